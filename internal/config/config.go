@@ -1,0 +1,277 @@
+// Package config reads and validates authwatch's TOML configuration. Every key
+// is documented in authwatch.example.toml at the repository root; unknown keys
+// and invalid values are refused with the key's name, before anything starts.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	HTTP   HTTP   `toml:"http"`
+	Store  Store  `toml:"store"`
+	RADIUS RADIUS `toml:"radius"`
+	NAS    []NAS  `toml:"nas"`
+	Log    Log    `toml:"log"`
+}
+
+// HTTP is the web page and API.
+type HTTP struct {
+	Listen string `toml:"listen"`
+}
+
+// Store is where events are kept.
+type Store struct {
+	Driver string `toml:"driver"` // "sqlite" (default) or "postgres"
+	Path   string `toml:"path"`   // sqlite file
+	DSN    Secret `toml:"dsn"`    // postgres
+	// Synchronous is SQLite's synchronous pragma: "full" (default) survives a
+	// power cut, "normal" only a process crash.
+	Synchronous string `toml:"synchronous"`
+	// Retention is how long events are kept; 0 keeps them forever.
+	Retention Duration `toml:"retention"`
+	// CheckpointInterval is how often the customers' state is saved, so that
+	// a restart replays only the events after it.
+	CheckpointInterval Duration `toml:"checkpoint_interval"`
+}
+
+// RADIUS is the accounting listener.
+type RADIUS struct {
+	Listen string `toml:"listen"`
+	// DuplicateWindow is how long an answered request is remembered, to
+	// answer its retransmissions from cache (RFC 5080).
+	DuplicateWindow Duration `toml:"duplicate_window"`
+	// Workers is the number of goroutines reading and parsing packets
+	// (default: the number of CPUs).
+	Workers int `toml:"workers"`
+}
+
+// NAS is one RADIUS client: a concentrator allowed to send accounting.
+type NAS struct {
+	Name       string `toml:"name"`
+	Address    string `toml:"address"` // an IP or a CIDR
+	Secret     Secret `toml:"secret"`
+	SecretFile string `toml:"secret_file"`
+
+	prefix netip.Prefix
+}
+
+// Prefix is the parsed Address (a single IP is a /32 or /128).
+func (n NAS) Prefix() netip.Prefix { return n.prefix }
+
+// Log is the daemon's own logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info (default), warn, error
+	Format string `toml:"format"` // text (default) or json
+}
+
+// SlogLevel returns Level as a slog.Level.
+func (l Log) SlogLevel() slog.Level {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(l.Level)) // validated at load
+	return lv
+}
+
+// Secret is a string that never prints: logs and error messages show it as
+// [redacted].
+type Secret string
+
+func (Secret) String() string               { return "[redacted]" }
+func (Secret) GoString() string             { return "[redacted]" }
+func (Secret) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
+func (s Secret) Reveal() string             { return string(s) }
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// UnmarshalText lets TOML decode a Secret from a string.
+func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
+
+// Duration is a time.Duration written as "10s", "720h".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration (like \"10s\" or \"720h\"): %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration back in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Defaults returns a Config with every default filled in and no NAS.
+func Defaults() Config {
+	return Config{
+		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
+		Store:  Store{Driver: "sqlite", Path: "/var/lib/authwatch/authwatch.db", Synchronous: "full", Retention: Duration(90 * 24 * time.Hour), CheckpointInterval: Duration(5 * time.Minute)},
+		RADIUS: RADIUS{Listen: "0.0.0.0:1813", DuplicateWindow: Duration(30 * time.Second)},
+		Log:    Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes, defaults and validates a configuration text.
+func Parse(text string) (*Config, error) {
+	cfg := Defaults()
+	md, err := toml.Decode(text, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Validate checks every value and resolves secret files and NAS addresses.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if err := checkHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen", "%v", err)
+	}
+	switch c.Store.Driver {
+	case "sqlite":
+		if c.Store.Path == "" {
+			bad("store.path", "required with driver = \"sqlite\"")
+		}
+	case "postgres":
+		if c.Store.DSN == "" {
+			bad("store.dsn", "required with driver = \"postgres\"")
+		}
+	default:
+		bad("store.driver", "must be \"sqlite\" or \"postgres\", not %q", c.Store.Driver)
+	}
+	switch c.Store.Synchronous {
+	case "full", "normal":
+	default:
+		bad("store.synchronous", "must be \"full\" or \"normal\", not %q", c.Store.Synchronous)
+	}
+	if c.Store.Retention < 0 {
+		bad("store.retention", "must not be negative")
+	}
+	if c.Store.CheckpointInterval.D() < time.Second {
+		bad("store.checkpoint_interval", "must be at least 1s")
+	}
+	if err := checkHostPort(c.RADIUS.Listen); err != nil {
+		bad("radius.listen", "%v", err)
+	}
+	if c.RADIUS.DuplicateWindow.D() < time.Second || c.RADIUS.DuplicateWindow.D() > 10*time.Minute {
+		bad("radius.duplicate_window", "must be between 1s and 10m")
+	}
+	if c.RADIUS.Workers < 0 || c.RADIUS.Workers > 256 {
+		bad("radius.workers", "must be between 0 (one per CPU) and 256")
+	}
+	names := map[string]bool{}
+	for i := range c.NAS {
+		n := &c.NAS[i]
+		key := fmt.Sprintf("nas[%d]", i)
+		if n.Name == "" {
+			bad(key+".name", "required")
+		} else if names[n.Name] {
+			bad(key+".name", "%q is used twice", n.Name)
+		}
+		names[n.Name] = true
+		p, err := ParsePrefix(n.Address)
+		if err != nil {
+			bad(key+".address", "%v", err)
+		}
+		n.prefix = p
+		if err := resolveSecret(&n.Secret, n.SecretFile); err != nil {
+			bad(key+".secret_file", "%v", err)
+		} else if n.Secret == "" {
+			bad(key+".secret", "required (or secret_file)")
+		}
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "must be \"text\" or \"json\", not %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// ParsePrefix accepts an IP ("10.0.0.1") or a CIDR ("10.0.0.0/24").
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, errors.New("required (an IP or a CIDR)")
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("not a CIDR: %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("not an IP address: %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func resolveSecret(s *Secret, file string) error {
+	if file == "" {
+		return nil
+	}
+	if *s != "" {
+		return errors.New("set secret or secret_file, not both")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	*s = Secret(strings.TrimRight(string(b), "\r\n"))
+	return nil
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("not host:port: %q", s)
+	}
+	if port == "" {
+		return fmt.Errorf("no port in %q", s)
+	}
+	_ = host // an empty host listens on every address
+	return nil
+}

@@ -1,0 +1,328 @@
+package watcher
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Session is one open PPPoE session as the customer's state knows it.
+type Session struct {
+	NAS             string    `json:"nas"`
+	ID              string    `json:"session_id"`
+	Source          string    `json:"source"`
+	MAC             string    `json:"mac,omitempty"`
+	IP              string    `json:"ip,omitempty"`
+	IPv6Prefix      string    `json:"ipv6_prefix,omitempty"`
+	DelegatedPrefix string    `json:"delegated_prefix,omitempty"`
+	IPv6Address     string    `json:"ipv6_address,omitempty"`
+	NASPortID       string    `json:"nas_port_id,omitempty"`
+	Start           time.Time `json:"start"`
+	Updated         time.Time `json:"updated"`
+	InputOctets     uint64    `json:"input_octets,omitempty"`
+	OutputOctets    uint64    `json:"output_octets,omitempty"`
+}
+
+// Auth is the last authentication result seen for a login.
+type Auth struct {
+	At       time.Time `json:"at"`
+	Accepted bool      `json:"accepted"`
+	Reason   string    `json:"reason,omitempty"`
+	NAS      string    `json:"nas,omitempty"`
+	MAC      string    `json:"mac,omitempty"`
+	Source   string    `json:"source"`
+}
+
+// Stop is how the last session of a login ended.
+type Stop struct {
+	At        time.Time `json:"at"`
+	Reason    string    `json:"reason,omitempty"`
+	NAS       string    `json:"nas,omitempty"`
+	SessionID string    `json:"session_id,omitempty"`
+}
+
+// HTTPCheck is the last CPE probe result for a login.
+type HTTPCheck struct {
+	At     time.Time `json:"at"`
+	Up     bool      `json:"up"`
+	Reason string    `json:"reason,omitempty"`
+	URL    string    `json:"url,omitempty"`
+	Title  string    `json:"title,omitempty"`
+}
+
+// Customer is the current state of one login, derived from its events.
+type Customer struct {
+	Login    string     `json:"login"`
+	Online   bool       `json:"online"`
+	Since    time.Time  `json:"since,omitzero"` // online since, or offline since
+	Sessions []Session  `json:"sessions"`
+	LastAuth *Auth      `json:"last_auth,omitempty"`
+	LastStop *Stop      `json:"last_stop,omitempty"`
+	LastHTTP *HTTPCheck `json:"last_http,omitempty"`
+	LastSeq  int64      `json:"last_seq"`
+	LastSeen time.Time  `json:"last_seen,omitzero"`
+}
+
+type sessionKey struct{ nas, id string }
+
+type customer struct {
+	Customer
+	open map[sessionKey]*Session
+}
+
+// State is the per-login state of every customer seen, kept in memory and
+// rebuilt from the store at start. It is safe for concurrent use.
+type State struct {
+	mu        sync.RWMutex
+	customers map[string]*customer
+	seq       int64 // highest seq applied
+}
+
+// NewState returns an empty State.
+func NewState() *State {
+	return &State{customers: make(map[string]*customer)}
+}
+
+// Seq returns the highest event seq applied to the state.
+func (s *State) Seq() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.seq
+}
+
+// Customer returns a copy of the state of login, and whether it was ever seen.
+func (s *State) Customer(login string) (Customer, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.customers[login]
+	if !ok {
+		return Customer{Login: login, Sessions: []Session{}}, false
+	}
+	return c.snapshot(), true
+}
+
+// Stats summarises the state for the firehose and health pages.
+type Stats struct {
+	Customers int   `json:"customers"`
+	Online    int   `json:"online"`
+	Sessions  int   `json:"sessions"`
+	Seq       int64 `json:"seq"`
+}
+
+// Stats counts customers and open sessions.
+func (s *State) Stats() Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := Stats{Customers: len(s.customers), Seq: s.seq}
+	for _, c := range s.customers {
+		if len(c.open) > 0 {
+			st.Online++
+			st.Sessions += len(c.open)
+		}
+	}
+	return st
+}
+
+// Apply folds one committed event into the state and returns the logins whose
+// state it changed: the event's own login and, for a NAS going down or coming
+// back up, every login that had a session on that NAS.
+func (s *State) Apply(ev Event) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ev.Seq > s.seq {
+		s.seq = ev.Seq
+	}
+	switch ev.Kind {
+	case NASUp, NASDown:
+		// Accounting-On/Off: every session the NAS had is gone (RFC 2866).
+		return s.closeNAS(ev)
+	}
+	if ev.Login == "" {
+		return nil
+	}
+	c := s.get(ev.Login)
+	c.LastSeq = ev.Seq
+	if ev.At.After(c.LastSeen) {
+		c.LastSeen = ev.At
+	}
+	switch ev.Kind {
+	case SessionStart, SessionUpdate:
+		c.upsert(ev)
+	case SessionStop:
+		c.stop(ev)
+	case AuthAccept, AuthReject:
+		c.LastAuth = &Auth{At: ev.At, Accepted: ev.Kind == AuthAccept, Reason: ev.Reason, NAS: ev.NAS, MAC: ev.MAC, Source: ev.Source}
+	case HTTPUp, HTTPDown:
+		h := &HTTPCheck{At: ev.At, Up: ev.Kind == HTTPUp, Reason: ev.Reason}
+		if ev.Detail != nil {
+			h.URL, h.Title = ev.Detail.URL, ev.Detail.HTTPTitle
+		}
+		c.LastHTTP = h
+	}
+	return []string{ev.Login}
+}
+
+func (s *State) get(login string) *customer {
+	c, ok := s.customers[login]
+	if !ok {
+		c = &customer{Customer: Customer{Login: login}, open: make(map[sessionKey]*Session)}
+		s.customers[login] = c
+	}
+	return c
+}
+
+func (s *State) closeNAS(ev Event) []string {
+	var logins []string
+	for login, c := range s.customers {
+		closed := false
+		for k := range c.open {
+			if k.nas == ev.NAS {
+				delete(c.open, k)
+				closed = true
+			}
+		}
+		if !closed {
+			continue
+		}
+		logins = append(logins, login)
+		c.LastSeq = ev.Seq
+		if len(c.open) == 0 {
+			c.Online, c.Since = false, ev.At
+		}
+		c.LastStop = &Stop{At: ev.At, Reason: ev.Reason, NAS: ev.NAS}
+	}
+	slices.Sort(logins)
+	return logins
+}
+
+func keyOf(ev Event) sessionKey {
+	id := ev.SessionID
+	if id == "" {
+		// Without a session id the best we can do is one session per login per NAS.
+		id = "login:" + ev.Login
+	}
+	return sessionKey{nas: ev.NAS, id: id}
+}
+
+func (c *customer) upsert(ev Event) {
+	k := keyOf(ev)
+	ss, ok := c.open[k]
+	if !ok {
+		ss = &Session{NAS: ev.NAS, ID: ev.SessionID, Source: ev.Source, Start: ev.At}
+		if ev.Kind == SessionUpdate && ev.Detail != nil && ev.Detail.SessionTime > 0 {
+			// An interim for a session we missed the start of knows its age.
+			ss.Start = ev.At.Add(-time.Duration(ev.Detail.SessionTime) * time.Second)
+		}
+		c.open[k] = ss
+	}
+	ss.Updated = ev.At
+	if ev.MAC != "" {
+		ss.MAC = ev.MAC
+	}
+	if ev.IP != "" {
+		ss.IP = ev.IP
+	}
+	if d := ev.Detail; d != nil {
+		ss.InputOctets, ss.OutputOctets = max(ss.InputOctets, d.InputOctets), max(ss.OutputOctets, d.OutputOctets)
+		ss.NASPortID = first(d.NASPortID, ss.NASPortID)
+		ss.IPv6Prefix = first(d.IPv6Prefix, ss.IPv6Prefix)
+		ss.DelegatedPrefix = first(d.DelegatedPrefix, ss.DelegatedPrefix)
+		ss.IPv6Address = first(d.IPv6Address, ss.IPv6Address)
+	}
+	if !c.Online {
+		c.Online, c.Since = true, ss.Start
+	}
+}
+
+func (c *customer) stop(ev Event) {
+	delete(c.open, keyOf(ev))
+	c.LastStop = &Stop{At: ev.At, Reason: ev.Reason, NAS: ev.NAS, SessionID: ev.SessionID}
+	if len(c.open) == 0 {
+		c.Online, c.Since = false, ev.At
+	}
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (c *customer) snapshot() Customer {
+	out := c.Customer
+	out.Sessions = make([]Session, 0, len(c.open))
+	for _, ss := range c.open {
+		out.Sessions = append(out.Sessions, *ss)
+	}
+	slices.SortFunc(out.Sessions, func(a, b Session) int {
+		if n := a.Start.Compare(b.Start); n != 0 {
+			return n
+		}
+		return strings.Compare(a.NAS+a.ID, b.NAS+b.ID)
+	})
+	if p := c.LastAuth; p != nil {
+		v := *p
+		out.LastAuth = &v
+	}
+	if p := c.LastStop; p != nil {
+		v := *p
+		out.LastStop = &v
+	}
+	if p := c.LastHTTP; p != nil {
+		v := *p
+		out.LastHTTP = &v
+	}
+	return out
+}
+
+// checkpoint is the serialised form of a State.
+type checkpoint struct {
+	Seq       int64      `json:"seq"`
+	Customers []Customer `json:"customers"`
+}
+
+// MarshalCheckpoint serialises the whole state, so that a restart need not
+// replay events that retention may already have pruned.
+func (s *State) MarshalCheckpoint() (seq int64, data []byte, err error) {
+	s.mu.RLock()
+	cp := checkpoint{Seq: s.seq, Customers: make([]Customer, 0, len(s.customers))}
+	for _, c := range s.customers {
+		cp.Customers = append(cp.Customers, c.snapshot())
+	}
+	s.mu.RUnlock()
+	data, err = json.Marshal(cp)
+	return cp.Seq, data, err
+}
+
+// RestoreCheckpoint replaces the state with one produced by MarshalCheckpoint.
+func (s *State) RestoreCheckpoint(data []byte) error {
+	var cp checkpoint
+	if err := json.Unmarshal(data, &cp); err != nil {
+		return fmt.Errorf("state checkpoint: %w", err)
+	}
+	customers := make(map[string]*customer, len(cp.Customers))
+	for _, cc := range cp.Customers {
+		c := &customer{Customer: cc, open: make(map[sessionKey]*Session, len(cc.Sessions))}
+		for i := range cc.Sessions {
+			ss := cc.Sessions[i]
+			c.open[sessionKey{nas: ss.NAS, id: sessionIDOr(ss, cc.Login)}] = &ss
+		}
+		c.Sessions = nil
+		customers[cc.Login] = c
+	}
+	s.mu.Lock()
+	s.customers, s.seq = customers, cp.Seq
+	s.mu.Unlock()
+	return nil
+}
+
+func sessionIDOr(ss Session, login string) string {
+	if ss.ID == "" {
+		return "login:" + login
+	}
+	return ss.ID
+}

@@ -1,0 +1,75 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by stores when the thing asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Query selects events from a Store.
+type Query struct {
+	Login string // "" or "*" for every login
+	After int64  // only events with seq > After
+	// Before, when > 0, selects only events with seq < Before.
+	Before int64
+	// Limit caps the number of events returned (0 means the store's default).
+	Limit int
+	// Newest returns the newest events matching (still in increasing seq order)
+	// instead of the oldest.
+	Newest bool
+}
+
+// Find asks a store which logins were seen with a login prefix, a MAC or an IP.
+type Find struct {
+	Field string // "login" (prefix), "mac" or "ip"
+	Value string
+	Limit int
+}
+
+// Store keeps events durably. Implementations serialise their own writes;
+// Append is called by one Recorder at a time.
+type Store interface {
+	// Append stores evs in one transaction and sets each one's Seq, in order.
+	// When it returns nil every event is durable; on error none is.
+	Append(ctx context.Context, evs []Event) error
+	// Events returns the events selected by q in increasing seq order.
+	Events(ctx context.Context, q Query) ([]Event, error)
+	// Replay calls fn for every event with seq > after, in order.
+	Replay(ctx context.Context, after int64, fn func(Event) error) error
+	// FindLogins returns distinct logins matching f, most recently seen first.
+	FindLogins(ctx context.Context, f Find) ([]string, error)
+	// LastSeq returns the highest seq stored (0 when empty).
+	LastSeq(ctx context.Context) (int64, error)
+	// Prune deletes events older than before and returns how many.
+	Prune(ctx context.Context, before time.Time) (int64, error)
+	// SaveCheckpoint and LoadCheckpoint keep one serialised State and the seq
+	// it reflects. LoadCheckpoint returns ErrNotFound when there is none.
+	SaveCheckpoint(ctx context.Context, seq int64, data []byte) error
+	LoadCheckpoint(ctx context.Context) (seq int64, data []byte, err error)
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Rebuild restores state from the store's checkpoint, if any, then replays the
+// events after it.
+func Rebuild(ctx context.Context, st Store, s *State) error {
+	var after int64
+	seq, data, err := st.LoadCheckpoint(ctx)
+	switch {
+	case err == nil:
+		if err := s.RestoreCheckpoint(data); err != nil {
+			return err
+		}
+		after = seq
+	case !errors.Is(err, ErrNotFound):
+		return err
+	}
+	return st.Replay(ctx, after, func(ev Event) error {
+		s.Apply(ev)
+		return nil
+	})
+}
