@@ -1,0 +1,74 @@
+// Command authwatch watches PPPoE customers re-authenticate, live: RADIUS
+// accounting and other sources in, a per-customer live page out.
+//
+//	authwatch demo                 everything on loopback, with simulated NAS
+//	authwatch serve -config FILE   the daemon
+//	authwatch version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"authwatch/internal/app"
+)
+
+const usage = `usage: authwatch <command> [flags]
+
+commands:
+  demo      run everything on loopback with a simulated NAS, print the URL
+  serve     run the daemon: authwatch serve -config /etc/authwatch/authwatch.toml
+  version   print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "authwatch:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("authwatch "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	switch cmd {
+	case "serve":
+		configPath := fs.String("config", "/etc/authwatch/authwatch.toml", "configuration file")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return app.Serve(ctx, *configPath, stderr)
+	case "demo":
+		var o app.DemoOptions
+		fs.StringVar(&o.HTTP, "http", "127.0.0.1:8080", "address of the page (falls back to a free port when taken)")
+		fs.IntVar(&o.Customers, "customers", 40, "simulated customers")
+		fs.StringVar(&o.Dir, "dir", "", "directory for the SQLite file (default: a new temporary directory, removed at exit)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return app.Demo(ctx, o, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "authwatch", app.Version())
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

@@ -1,0 +1,31 @@
+-- +goose Up
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY,      -- assigned by authwatch's single writer
+    at         INTEGER NOT NULL,         -- unix microseconds, UTC
+    login      TEXT    NOT NULL,
+    kind       TEXT    NOT NULL,
+    source     TEXT    NOT NULL,
+    nas        TEXT    NOT NULL DEFAULT '',
+    session_id TEXT    NOT NULL DEFAULT '',
+    mac        TEXT    NOT NULL DEFAULT '',
+    ip         TEXT    NOT NULL DEFAULT '',
+    reason     TEXT    NOT NULL DEFAULT '',
+    detail     TEXT                      -- JSON, NULL when none
+);
+-- The API reads one login's events by seq, finds logins by MAC and by IP, and
+-- retention deletes by time.
+CREATE INDEX events_login_seq ON events (login, seq);
+CREATE INDEX events_mac ON events (mac, seq) WHERE mac <> '';
+CREATE INDEX events_ip ON events (ip, seq) WHERE ip <> '';
+CREATE INDEX events_at ON events (at);
+
+CREATE TABLE state_checkpoint (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    seq      INTEGER NOT NULL,
+    data     BLOB    NOT NULL,
+    saved_at INTEGER NOT NULL
+);
+
+-- +goose Down
+DROP TABLE state_checkpoint;
+DROP TABLE events;

@@ -1,0 +1,297 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"authwatch/watcher"
+	"authwatch/watcher/sqlstore"
+)
+
+// backend opens a fresh store; reopen opens the same database again, as a
+// restarted daemon would.
+type backend struct {
+	name string
+	open func(t *testing.T) (s *sqlstore.Store, reopen func() *sqlstore.Store)
+}
+
+func backends() []backend {
+	return []backend{{
+		name: "sqlite",
+		open: func(t *testing.T) (*sqlstore.Store, func() *sqlstore.Store) {
+			path := filepath.Join(t.TempDir(), "authwatch.db")
+			open := func() *sqlstore.Store {
+				s, err := sqlstore.Open(context.Background(), sqlstore.Options{Driver: "sqlite", Path: path})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+			return open(), open
+		},
+	}}
+}
+
+// forEachBackend runs the same test on every store implementation.
+func forEachBackend(t *testing.T, f func(t *testing.T, s *sqlstore.Store, reopen func() *sqlstore.Store)) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s, reopen := b.open(t)
+			f(t, s, reopen)
+		})
+	}
+}
+
+var t0 = time.Date(2026, 11, 25, 14, 2, 10, 123456000, time.UTC)
+
+func ev(login string, kind watcher.Kind, at time.Time) watcher.Event {
+	return watcher.Event{At: at, Login: login, Kind: kind, Source: "radius", NAS: "bras-centro"}
+}
+
+func TestAppendAndRead(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, reopen func() *sqlstore.Store) {
+		ctx := context.Background()
+		full := watcher.Event{
+			At: t0, Login: "joao", Kind: watcher.SessionStop, Source: "radius", NAS: "bras-centro",
+			SessionID: "81a0000f", MAC: "AA:BB:CC:DD:EE:FF", IP: "100.64.3.7", Reason: "Lost-Carrier",
+			Detail: &watcher.Detail{InputOctets: 5 << 32, OutputOctets: 7, SessionTime: 3600, TerminateCause: "Lost-Carrier",
+				DelegatedPrefix: "2804:db8:100::/56", Attributes: map[string]string{"NAS-Port-Id": "ether1"}},
+		}
+		evs := []watcher.Event{full, ev("maria", watcher.AuthReject, t0.Add(time.Second))}
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if evs[0].Seq != 1 || evs[1].Seq != 2 {
+			t.Fatalf("seqs = %d, %d; want 1, 2", evs[0].Seq, evs[1].Seq)
+		}
+		got, err := s.Events(ctx, watcher.Query{Login: "joao"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !reflect.DeepEqual(got[0], evs[0]) {
+			t.Fatalf("read back\n%+v\nwant\n%+v", got, evs[0])
+		}
+		// A reopened store continues the sequence.
+		s2 := reopen()
+		more := []watcher.Event{ev("joao", watcher.SessionStart, t0.Add(time.Minute))}
+		if err := s2.Append(ctx, more); err != nil {
+			t.Fatal(err)
+		}
+		if more[0].Seq != 3 {
+			t.Fatalf("after reopen seq = %d, want 3", more[0].Seq)
+		}
+		if last, err := s2.LastSeq(ctx); err != nil || last != 3 {
+			t.Fatalf("LastSeq = %d, %v; want 3", last, err)
+		}
+	})
+}
+
+func TestEventsQuery(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, _ func() *sqlstore.Store) {
+		ctx := context.Background()
+		var evs []watcher.Event
+		for i := range 10 {
+			login := "a"
+			if i%2 == 1 {
+				login = "b"
+			}
+			evs = append(evs, ev(login, watcher.SessionUpdate, t0.Add(time.Duration(i)*time.Second)))
+		}
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		seqs := func(evs []watcher.Event) []int64 {
+			out := []int64{}
+			for _, e := range evs {
+				out = append(out, e.Seq)
+			}
+			return out
+		}
+		tests := []struct {
+			name string
+			q    watcher.Query
+			want []int64
+		}{
+			{"all", watcher.Query{}, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+			{"firehose", watcher.Query{Login: "*", After: 8}, []int64{9, 10}},
+			{"login", watcher.Query{Login: "a"}, []int64{1, 3, 5, 7, 9}},
+			{"after", watcher.Query{Login: "b", After: 4}, []int64{6, 8, 10}},
+			{"before", watcher.Query{Login: "b", Before: 4}, []int64{2}},
+			{"limit oldest", watcher.Query{Login: "a", Limit: 2}, []int64{1, 3}},
+			{"limit newest", watcher.Query{Login: "a", Limit: 2, Newest: true}, []int64{7, 9}},
+			{"after and limit", watcher.Query{After: 3, Limit: 3}, []int64{4, 5, 6}},
+			{"unknown login", watcher.Query{Login: "zz"}, []int64{}},
+		}
+		for _, tt := range tests {
+			got, err := s.Events(ctx, tt.q)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			if !reflect.DeepEqual(seqs(got), tt.want) {
+				t.Errorf("%s: seqs %v, want %v", tt.name, seqs(got), tt.want)
+			}
+		}
+	})
+}
+
+func TestFindLogins(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, _ func() *sqlstore.Store) {
+		ctx := context.Background()
+		mk := func(login, mac, ip string, i int) watcher.Event {
+			e := ev(login, watcher.SessionStart, t0.Add(time.Duration(i)*time.Second))
+			e.MAC, e.IP = mac, ip
+			return e
+		}
+		evs := []watcher.Event{
+			mk("joao.silva", "AA:AA:AA:AA:AA:01", "100.64.0.1", 0),
+			mk("joana", "AA:AA:AA:AA:AA:02", "100.64.0.2", 1),
+			mk("maria", "AA:AA:AA:AA:AA:01", "100.64.0.3", 2), // the router moved to maria
+			mk("jo", "", "", 3),
+			{At: t0, Kind: watcher.NASUp, Source: "radius", NAS: "bras-centro"}, // no login: never a match
+		}
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			f    watcher.Find
+			want []string
+		}{
+			{watcher.Find{Field: "login", Value: "jo"}, []string{"jo", "joana", "joao.silva"}},
+			{watcher.Find{Field: "login", Value: "joa"}, []string{"joana", "joao.silva"}},
+			{watcher.Find{Field: "login", Value: "joa", Limit: 1}, []string{"joana"}},
+			{watcher.Find{Field: "login", Value: "x"}, nil},
+			{watcher.Find{Field: "mac", Value: "AA:AA:AA:AA:AA:01"}, []string{"maria", "joao.silva"}},
+			{watcher.Find{Field: "ip", Value: "100.64.0.2"}, []string{"joana"}},
+			{watcher.Find{Field: "ip", Value: ""}, nil},
+		}
+		for _, tt := range tests {
+			got, err := s.FindLogins(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 && len(tt.want) == 0 {
+				continue
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("%+v: got %v, want %v", tt.f, got, tt.want)
+			}
+		}
+		if _, err := s.FindLogins(ctx, watcher.Find{Field: "password", Value: "x"}); err == nil {
+			t.Error("find by an unknown field: no error")
+		}
+	})
+}
+
+func TestPrune(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, _ func() *sqlstore.Store) {
+		ctx := context.Background()
+		var evs []watcher.Event
+		for i := range 12000 { // more than one prune chunk
+			evs = append(evs, ev("old", watcher.SessionUpdate, t0.Add(-48*time.Hour+time.Duration(i)*time.Millisecond)))
+		}
+		evs = append(evs, ev("new", watcher.SessionUpdate, t0))
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Prune(ctx, t0.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 12000 {
+			t.Fatalf("pruned %d, want 12000", n)
+		}
+		left, err := s.Events(ctx, watcher.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || left[0].Login != "new" {
+			t.Fatalf("left %+v", left)
+		}
+	})
+}
+
+func TestCheckpointAndRebuild(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, reopen func() *sqlstore.Store) {
+		ctx := context.Background()
+		if _, _, err := s.LoadCheckpoint(ctx); !errors.Is(err, watcher.ErrNotFound) {
+			t.Fatalf("empty store: LoadCheckpoint err = %v, want ErrNotFound", err)
+		}
+		state := watcher.NewState()
+		apply := func(evs ...watcher.Event) {
+			t.Helper()
+			if err := s.Append(ctx, evs); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs {
+				state.Apply(e)
+			}
+		}
+		start := func(login, id string, at time.Time) watcher.Event {
+			e := ev(login, watcher.SessionStart, at)
+			e.SessionID, e.IP = id, "100.64.0."+id
+			return e
+		}
+		apply(start("joao", "1", t0), start("maria", "2", t0))
+		seq, data, err := state.MarshalCheckpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveCheckpoint(ctx, seq, data); err != nil {
+			t.Fatal(err)
+		}
+		stop := ev("joao", watcher.SessionStop, t0.Add(time.Minute))
+		stop.SessionID, stop.Reason = "1", "Lost-Carrier"
+		apply(stop, start("ana", "3", t0.Add(2*time.Minute)))
+		// Events before the checkpoint may be pruned: the checkpoint keeps
+		// maria's session open anyway.
+		if _, err := s.Prune(ctx, t0.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+
+		rebuilt := watcher.NewState()
+		if err := watcher.Rebuild(ctx, reopen(), rebuilt); err != nil {
+			t.Fatal(err)
+		}
+		for _, login := range []string{"joao", "maria", "ana"} {
+			want, _ := state.Customer(login)
+			got, ok := rebuilt.Customer(login)
+			if !ok || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s after rebuild:\n%+v\nwant\n%+v", login, got, want)
+			}
+		}
+		if got, want := rebuilt.Stats(), state.Stats(); got != want {
+			t.Errorf("stats %+v, want %+v", got, want)
+		}
+	})
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, batch := range []int{1, 64, 512} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(b.TempDir(), "b.db")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			evs := make([]watcher.Event, batch)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range evs {
+					evs[j] = watcher.Event{At: t0, Login: fmt.Sprintf("user%05d", (i*batch+j)%50000), Kind: watcher.SessionUpdate,
+						Source: "radius", NAS: "bras-centro", SessionID: "81a0000f", MAC: "AA:BB:CC:DD:EE:FF", IP: "100.64.3.7",
+						Detail: &watcher.Detail{InputOctets: 123456789, OutputOctets: 987654321, SessionTime: 3600, NASPortID: "ether1"}}
+				}
+				if err := s.Append(context.Background(), evs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
