@@ -1,0 +1,251 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"authwatch/internal/config"
+	"authwatch/radius"
+	"authwatch/watcher"
+	"authwatch/watcher/sqlstore"
+	"authwatch/webui"
+)
+
+// Daemon is authwatch with every part built and its sockets bound, ready to
+// Run. Building binds the sockets, so that a port already in use is an error
+// at start and the demo can print the addresses it got.
+type Daemon struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	store watcher.Store
+	state *watcher.State
+	hub   *watcher.Hub
+	rec   *watcher.Recorder
+
+	radiusConn net.PacketConn
+	radius     *radius.Listener
+	httpLn     net.Listener
+	web        *webui.Server
+}
+
+// Serve loads the configuration at path and runs the daemon until ctx ends.
+func Serve(ctx context.Context, path string, stderr io.Writer) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	log := NewLogger(cfg.Log, stderr)
+	d, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("authwatch started", "version", Version(), "http", "http://"+d.HTTPAddr(), "radius", d.RADIUSAddr())
+	return d.Run(ctx)
+}
+
+// NewLogger returns the daemon's logger: text or JSON on w (stderr, which
+// journald collects).
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	o := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// New opens the store, rebuilds the customers' state from it and binds the
+// RADIUS and HTTP sockets.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, err error) {
+	d = &Daemon{cfg: cfg, log: log, state: watcher.NewState(), hub: watcher.NewHub(1024)}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	st, err := sqlstore.Open(ctx, sqlstore.Options{Driver: cfg.Store.Driver, Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	d.store = st
+	start := time.Now()
+	if err := watcher.Rebuild(ctx, d.store, d.state); err != nil {
+		return nil, fmt.Errorf("rebuild state from the store: %w", err)
+	}
+	stats := d.state.Stats()
+	log.Info("state rebuilt from the store", "customers", stats.Customers, "online", stats.Online, "seq", stats.Seq, "took", time.Since(start).Round(time.Millisecond))
+	d.rec = watcher.NewRecorder(d.store, d.state, d.hub, watcher.RecorderOptions{Logger: log})
+
+	d.radiusConn, err = net.ListenPacket("udp", cfg.RADIUS.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("radius: listen %s: %w", cfg.RADIUS.Listen, err)
+	}
+	d.radius, err = radius.NewListener(d.radiusConn, radiusClients(cfg.NAS), d.rec, radius.Options{
+		Workers: cfg.RADIUS.Workers, DuplicateWindow: cfg.RADIUS.DuplicateWindow.D(), Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	d.web, err = webui.New(webui.Options{
+		State: d.state, Store: d.store, Hub: d.hub, Logger: log,
+		Checks: []webui.Check{
+			webui.RecorderCheck(d.rec),
+			webui.InfoCheck("radius", func() any { return d.radius.Stats() }),
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	return d, nil
+}
+
+func radiusClients(nas []config.NAS) []radius.Client {
+	out := make([]radius.Client, len(nas))
+	for i, n := range nas {
+		out[i] = radius.Client{Name: n.Name, Prefix: n.Prefix(), Secret: []byte(n.Secret.Reveal())}
+	}
+	return out
+}
+
+// HTTPAddr is the address the page and API listen on.
+func (d *Daemon) HTTPAddr() string { return d.httpLn.Addr().String() }
+
+// RADIUSAddr is the address the accounting listener is bound to.
+func (d *Daemon) RADIUSAddr() string { return d.radiusConn.LocalAddr().String() }
+
+// Recorder is the daemon's recorder, for in-process sources (the demo's).
+func (d *Daemon) Recorder() *watcher.Recorder { return d.rec }
+
+// Run serves until ctx ends or a part fails, then stops the parts in order:
+// sources stop reading, the recorder commits and acknowledges what is queued,
+// the state is checkpointed and the store closed.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.close()
+
+	// The recorder outlives the sources: it has its own context, ended only
+	// once every source has returned.
+	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecorder()
+	recDone := make(chan error, 1)
+	go func() { recDone <- d.rec.Run(recCtx) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.radius.Run(gctx) })
+	g.Go(func() error { return d.serveHTTP(gctx) })
+	g.Go(func() error { return d.checkpoints(gctx) })
+	g.Go(func() error { return d.prune(gctx) })
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+
+	stopRecorder()
+	if rerr := <-recDone; rerr != nil && err == nil {
+		err = rerr
+	}
+	if cerr := d.checkpoint(context.Background()); cerr != nil {
+		d.log.Error("final state checkpoint failed", "err", cerr)
+	}
+	d.log.Info("authwatch stopped")
+	return err
+}
+
+func (d *Daemon) serveHTTP(ctx context.Context) error {
+	srv := &http.Server{Handler: d.web, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(d.httpLn) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	d.web.Close() // websockets are not tracked by Shutdown
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+func (d *Daemon) checkpoint(ctx context.Context) error {
+	seq, data, err := d.state.MarshalCheckpoint()
+	if err != nil {
+		return err
+	}
+	return d.store.SaveCheckpoint(ctx, seq, data)
+}
+
+// checkpoints saves the state now and then, so that a restart replays only
+// recent events and keeps sessions whose start retention already pruned.
+func (d *Daemon) checkpoints(ctx context.Context) error {
+	t := time.NewTicker(d.cfg.Store.CheckpointInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := d.checkpoint(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("state checkpoint failed", "err", err)
+			}
+		}
+	}
+}
+
+// prune deletes events older than the retention, once at start and then
+// hourly. The checkpoint must be newer than what is pruned, or a restart
+// would lose open sessions: it is saved first.
+func (d *Daemon) prune(ctx context.Context) error {
+	keep := d.cfg.Store.Retention.D()
+	if keep <= 0 {
+		return nil
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := d.checkpoint(ctx); err != nil {
+			if ctx.Err() == nil {
+				d.log.Error("retention: checkpoint before pruning failed; not pruning", "err", err)
+			}
+		} else if n, err := d.store.Prune(ctx, time.Now().Add(-keep)); err != nil {
+			if ctx.Err() == nil {
+				d.log.Error("retention: prune failed", "err", err)
+			}
+		} else if n > 0 {
+			d.log.Info("retention: old events pruned", "events", n, "older_than", keep)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Daemon) close() {
+	if d.httpLn != nil {
+		d.httpLn.Close()
+	}
+	if d.radiusConn != nil {
+		d.radiusConn.Close()
+	}
+	if d.store != nil {
+		if err := d.store.Close(); err != nil {
+			d.log.Error("store: close", "err", err)
+		}
+	}
+}
