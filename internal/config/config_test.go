@@ -1,0 +1,131 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"authwatch/internal/config"
+)
+
+const minimal = `
+[http]
+listen = "127.0.0.1:8080"
+
+[store]
+driver = "sqlite"            # or "postgres" (dsn = "...")
+path = "/var/lib/authwatch/authwatch.db"
+
+[radius]
+listen = "0.0.0.0:1813"      # accounting
+
+[[nas]]
+name = "bras-centro"
+address = "10.0.0.1"         # an IP or a CIDR
+secret = "s3cret"
+`
+
+func TestMinimalFileFromTheDesign(t *testing.T) {
+	c, err := config.Parse(minimal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.NAS) != 1 || c.NAS[0].Prefix().String() != "10.0.0.1/32" || c.NAS[0].Secret.Reveal() != "s3cret" {
+		t.Errorf("nas %+v", c.NAS)
+	}
+	if c.Store.Retention.D() != 90*24*time.Hour || c.RADIUS.DuplicateWindow.D() != 30*time.Second {
+		t.Errorf("defaults not applied: %+v %+v", c.Store, c.RADIUS)
+	}
+}
+
+func TestExampleFileIsValid(t *testing.T) {
+	c, err := config.Load(filepath.Join("..", "..", "authwatch.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.NAS) == 0 {
+		t.Error("example has no NAS")
+	}
+}
+
+func TestRefused(t *testing.T) {
+	tests := []struct {
+		name, text, wantKey string
+	}{
+		{"unknown key", minimal + "\n[radius2]\nlisten = \"x\"\n", "radius2"},
+		{"unknown nested key", strings.Replace(minimal, `secret = "s3cret"`, "secret = \"s3cret\"\nsecrte = \"x\"", 1), "nas.secrte"},
+		{"bad listen", strings.Replace(minimal, `"0.0.0.0:1813"`, `"1813"`, 1), "radius.listen"},
+		{"bad address", strings.Replace(minimal, `"10.0.0.1"`, `"10.0.0.300"`, 1), "nas[0].address"},
+		{"bad cidr", strings.Replace(minimal, `"10.0.0.1"`, `"10.0.0.0/33"`, 1), "nas[0].address"},
+		{"no secret", strings.Replace(minimal, `secret = "s3cret"`, "", 1), "nas[0].secret"},
+		{"bad driver", strings.Replace(minimal, `driver = "sqlite"`, `driver = "mysql"`, 1), "store.driver"},
+		{"postgres without dsn", strings.Replace(minimal, `driver = "sqlite"`, `driver = "postgres"`, 1), "store.dsn"},
+		{"bad duration", minimal + "\n[log]\nlevel = \"loud\"\n", "log.level"},
+		{"duplicate nas", minimal + "\n[[nas]]\nname = \"bras-centro\"\naddress = \"10.0.0.2\"\nsecret = \"x\"\n", "nas[1].name"},
+		{"wrong type", strings.Replace(minimal, `listen = "127.0.0.1:8080"`, `listen = 8080`, 1), "listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse(tt.text)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tt.wantKey) {
+				t.Errorf("error %q does not name %q", err, tt.wantKey)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows the secret", err)
+			}
+		})
+	}
+}
+
+func TestRetentionDuration(t *testing.T) {
+	with := func(v string) string {
+		return strings.Replace(minimal, `driver = "sqlite"`, `driver = "sqlite"`+"\nretention = "+v, 1)
+	}
+	if _, err := config.Parse(with(`"week"`)); err == nil || !strings.Contains(err.Error(), "retention") {
+		t.Errorf("bad duration: err %v", err)
+	}
+	c, err := config.Parse(with(`"720h"`))
+	if err != nil || c.Store.Retention.D() != 720*time.Hour {
+		t.Errorf("720h: %v %v", c, err)
+	}
+}
+
+func TestSecretFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(f, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(minimal, `secret = "s3cret"`, `secret_file = "`+f+`"`, 1)
+	c, err := config.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.NAS[0].Secret.Reveal(); got != "from-file" {
+		t.Errorf("secret %q", got)
+	}
+	_, err = config.Parse(strings.Replace(minimal, `secret = "s3cret"`, `secret = "x"`+"\n"+`secret_file = "`+f+`"`, 1))
+	if err == nil {
+		t.Error("secret and secret_file both accepted")
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	c, _ := config.Parse(minimal)
+	for _, s := range []string{c.NAS[0].Secret.String(), string(must(c.NAS[0].Secret.MarshalText()))} {
+		if strings.Contains(s, "s3cret") {
+			t.Errorf("secret printed: %q", s)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
