@@ -1,0 +1,218 @@
+package watch
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Lang is a language of the ticket summary.
+type Lang string
+
+// The languages summaries are written in; pt-BR is the default.
+const (
+	PtBR Lang = "pt-BR"
+	En   Lang = "en"
+)
+
+// ParseLang accepts "pt-BR", "pt", "en" (any case); anything else is pt-BR.
+func ParseLang(s string) Lang {
+	if strings.HasPrefix(strings.ToLower(s), "en") {
+		return En
+	}
+	return PtBR
+}
+
+type phrases struct {
+	header, login, ticket, agent            string
+	started, startedOffline                 string
+	dropped, rejected, accepted, online     string
+	reachable, unreachable, newDrop, outage string
+	result, running                         string
+	verdicts                                map[Verdict]string
+	reasons                                 map[string]string
+}
+
+var text = map[Lang]phrases{
+	PtBR: {
+		header: "Acompanhamento de reinício", login: "login", ticket: "protocolo", agent: "atendente",
+		started:        "%s início do acompanhamento; sessão ativa em %s, IP %s, MAC %s",
+		startedOffline: "%s início do acompanhamento; cliente já estava offline",
+		dropped:        "%s sessão caiu (%s) — cliente reiniciou o roteador",
+		rejected:       "%s autenticação rejeitada (%s)",
+		accepted:       "%s autenticação aceita",
+		online:         "%s autenticado, IP %s, MAC %s, concentrador %s",
+		reachable:      "%s equipamento responde em HTTP (%s)",
+		unreachable:    "%s equipamento não responde em HTTP (%s)",
+		newDrop:        "%s a nova sessão caiu de novo (%s)",
+		outage:         "Aviso: falha em massa no concentrador %s desde %s (%s) — provavelmente não é o equipamento do cliente",
+		result:         "Resultado: %s",
+		running:        "em andamento (%s), etapa: %s",
+		verdicts: map[Verdict]string{
+			OK:                "reinício concluído — autenticou e o equipamento responde, em %s",
+			AuthFailing:       "autenticação falhando — %d rejeições: %s",
+			NoAttempt:         "nenhuma tentativa de autenticação após a queda — verificar o equipamento, a fibra/ONU ou o rádio, não o login",
+			OnlineUnreachable: "autenticou (IP %s), mas o equipamento não responde em HTTP",
+			MACChanged:        "voltou de outro MAC (antes %s, agora %s) — é outro roteador",
+			NoDrop:            "a sessão não caiu — o cliente pode não ter reiniciado o roteador",
+			Cancelled:         "acompanhamento encerrado pelo atendente",
+		},
+		reasons: map[string]string{
+			"wrong password": "senha incorreta", "unknown user": "usuário desconhecido",
+			"rejected by server": "rejeitado pelo servidor", "Lost-Carrier": "queda de sinal/energia (Lost-Carrier)",
+			"User-Request": "o roteador desconectou (User-Request)", "Admin-Reset": "desconectado pelo painel (Admin-Reset)",
+		},
+	},
+	En: {
+		header: "Reboot watch", login: "login", ticket: "ticket", agent: "agent",
+		started:        "%s watch started; session up on %s, IP %s, MAC %s",
+		startedOffline: "%s watch started; the customer was already offline",
+		dropped:        "%s session dropped (%s) — the customer rebooted the router",
+		rejected:       "%s authentication rejected (%s)",
+		accepted:       "%s authentication accepted",
+		online:         "%s authenticated, IP %s, MAC %s, concentrator %s",
+		reachable:      "%s equipment answers over HTTP (%s)",
+		unreachable:    "%s equipment does not answer over HTTP (%s)",
+		newDrop:        "%s the new session dropped again (%s)",
+		outage:         "Notice: mass outage on concentrator %s since %s (%s) — likely not the customer's equipment",
+		result:         "Result: %s",
+		running:        "running (%s), step: %s",
+		verdicts: map[Verdict]string{
+			OK:                "reboot worked — authenticated and the equipment answers, in %s",
+			AuthFailing:       "authentication failing — %d rejects: %s",
+			NoAttempt:         "no authentication attempt after the drop — check the equipment, the fibre/ONU or the radio, not the login",
+			OnlineUnreachable: "authenticated (IP %s) but the equipment does not answer over HTTP",
+			MACChanged:        "came back from another MAC (was %s, now %s) — a different router",
+			NoDrop:            "the session never dropped — the customer may not have rebooted the router",
+			Cancelled:         "watch ended by the agent",
+		},
+	},
+}
+
+// Reason returns a reject or stop reason in lang's words where it is a known
+// one, as given otherwise.
+func Reason(lang Lang, reason string) string {
+	if r, ok := text[lang].reasons[reason]; ok {
+		return r
+	}
+	return reason
+}
+
+// VerdictText says the watch's verdict (or progress) in plain words.
+func (w *Watch) VerdictText(lang Lang, now time.Time) string {
+	p := text[lang]
+	switch w.Verdict {
+	case "":
+		return fmt.Sprintf(p.running, w.Elapsed(now).Round(time.Second), w.Step)
+	case OK:
+		return fmt.Sprintf(p.verdicts[OK], w.Elapsed(now).Round(time.Second))
+	case AuthFailing:
+		return fmt.Sprintf(p.verdicts[AuthFailing], len(w.Rejects), w.rejectReasons(lang))
+	case OnlineUnreachable:
+		return fmt.Sprintf(p.verdicts[OnlineUnreachable], w.After.IP)
+	case MACChanged:
+		return fmt.Sprintf(p.verdicts[MACChanged], w.Before.MAC, w.After.MAC)
+	}
+	return p.verdicts[w.Verdict]
+}
+
+// rejectReasons lists the distinct reasons, most frequent first.
+func (w *Watch) rejectReasons(lang Lang) string {
+	count := map[string]int{}
+	var order []string
+	for _, r := range w.Rejects {
+		why := Reason(lang, r.Reason)
+		if count[why] == 0 {
+			order = append(order, why)
+		}
+		count[why]++
+	}
+	for i := 1; i < len(order); i++ { // few reasons: insertion sort keeps ties in order
+		for j := i; j > 0 && count[order[j]] > count[order[j-1]]; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	return strings.Join(order, ", ")
+}
+
+// Summary is the plain text an agent pastes into the ticket: what happened,
+// when (in loc), and the verdict.
+func (w *Watch) Summary(lang Lang, loc *time.Location, now time.Time) string {
+	p := text[lang]
+	hm := func(t time.Time) string { return t.In(loc).Format("15:04:05") }
+	var b strings.Builder
+	head := []string{p.header, p.login + " " + w.Login}
+	if w.Ticket != "" {
+		head = append(head, p.ticket+" "+w.Ticket)
+	}
+	if w.Agent != "" {
+		head = append(head, p.agent+" "+w.Agent)
+	}
+	b.WriteString(strings.Join(head, " — ") + "\n")
+
+	type line struct {
+		at   time.Time
+		text string
+	}
+	var lines []line
+	add := func(at time.Time, format string, args ...any) {
+		lines = append(lines, line{at, fmt.Sprintf(format, append([]any{hm(at)}, args...)...)})
+	}
+	if s := w.Before; s != nil {
+		add(w.Started, p.started, s.NAS, dash(s.IP), dash(s.MAC))
+	} else {
+		add(w.Started, p.startedOffline)
+	}
+	drops := 0
+	for _, m := range w.Marks {
+		switch m.Step {
+		case Dropped:
+			if m.At.Equal(w.Started) && w.Before == nil {
+				continue // already offline: said above
+			}
+			if drops++; drops > 1 {
+				add(m.At, p.newDrop, dash(Reason(lang, m.Note)))
+			} else {
+				add(m.At, p.dropped, dash(Reason(lang, m.Note)))
+			}
+		}
+	}
+	for _, r := range w.Rejects {
+		add(r.At, p.rejected, Reason(lang, r.Reason))
+	}
+	if s := w.After; s != nil {
+		add(s.At, p.online, dash(s.IP), dash(s.MAC), s.NAS)
+	}
+	if h := w.HTTP; h != nil {
+		if h.Up {
+			what := h.Title
+			if what == "" {
+				what = h.Reason
+			}
+			add(h.At, p.reachable, what)
+		} else {
+			add(h.At, p.unreachable, h.Reason)
+		}
+	}
+	// Events are listed in time order, whatever their kind.
+	for i := 1; i < len(lines); i++ {
+		for j := i; j > 0 && lines[j].at.Before(lines[j-1].at); j-- {
+			lines[j], lines[j-1] = lines[j-1], lines[j]
+		}
+	}
+	for _, l := range lines {
+		b.WriteString(l.text + "\n")
+	}
+	if o := w.Outage; o != nil {
+		b.WriteString(fmt.Sprintf(p.outage, o.NAS, hm(o.Since), o.Cause) + "\n")
+	}
+	b.WriteString(fmt.Sprintf(p.result, w.VerdictText(lang, now)) + "\n")
+	return b.String()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
