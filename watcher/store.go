@@ -73,3 +73,26 @@ func Rebuild(ctx context.Context, st Store, s *State) error {
 		return nil
 	})
 }
+
+// WatchRecord is a reboot watch as stored: its identity, whether it is still
+// running, and its JSON. The watch package owns what is inside Data.
+type WatchRecord struct {
+	ID      string
+	Login   string
+	Active  bool
+	Started time.Time
+	Data    []byte
+}
+
+// WatchStore keeps reboot watches, so that they survive a restart and every
+// instance sees the same ones.
+type WatchStore interface {
+	// SaveWatch inserts or replaces a watch.
+	SaveWatch(ctx context.Context, r WatchRecord) error
+	// LoadWatch returns one watch, or ErrNotFound.
+	LoadWatch(ctx context.Context, id string) (WatchRecord, error)
+	// ActiveWatches returns every watch still running.
+	ActiveWatches(ctx context.Context) ([]WatchRecord, error)
+	// Watches returns a login's watches, newest first.
+	Watches(ctx context.Context, login string, limit int) ([]WatchRecord, error)
+}

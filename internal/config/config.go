@@ -22,7 +22,45 @@ type Config struct {
 	Store  Store  `toml:"store"`
 	RADIUS RADIUS `toml:"radius"`
 	NAS    []NAS  `toml:"nas"`
+	Watch  Watch  `toml:"watch"`
+	Probe  Probe  `toml:"probe"`
+	Outage Outage `toml:"outage"`
 	Log    Log    `toml:"log"`
+}
+
+// Watch is the reboot watch.
+type Watch struct {
+	// Timeout is how long a watch waits for the customer to come back when
+	// the agent asks for no other time.
+	Timeout Duration `toml:"timeout"`
+}
+
+// Probe is the HTTP probe of the customer's equipment.
+type Probe struct {
+	Enabled bool     `toml:"enabled"`
+	Ports   []int    `toml:"ports"`
+	Timeout Duration `toml:"timeout"`
+	// Allow lists the CIDRs that may be probed; empty means every unicast
+	// address except loopback and link-local.
+	Allow []string `toml:"allow"`
+	// Source is the local address probes leave from ("" for the system's choice).
+	Source string `toml:"source"`
+
+	allow  []netip.Prefix
+	source netip.Addr
+}
+
+// AllowPrefixes returns Allow parsed.
+func (p Probe) AllowPrefixes() []netip.Prefix { return p.allow }
+
+// SourceAddr returns Source parsed (invalid when unset).
+func (p Probe) SourceAddr() netip.Addr { return p.source }
+
+// Outage is the mass-outage hint.
+type Outage struct {
+	// Sessions stopping on one NAS within Window raise an outage notice.
+	Sessions int      `toml:"sessions"`
+	Window   Duration `toml:"window"`
 }
 
 // HTTP is the web page and API.
@@ -120,6 +158,9 @@ func Defaults() Config {
 		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
 		Store:  Store{Driver: "sqlite", Path: "/var/lib/authwatch/authwatch.db", Synchronous: "full", Retention: Duration(90 * 24 * time.Hour), CheckpointInterval: Duration(5 * time.Minute)},
 		RADIUS: RADIUS{Listen: "0.0.0.0:1813", DuplicateWindow: Duration(30 * time.Second)},
+		Watch:  Watch{Timeout: Duration(5 * time.Minute)},
+		Probe:  Probe{Enabled: true, Ports: []int{80, 8080}, Timeout: Duration(3 * time.Second)},
+		Outage: Outage{Sessions: 20, Window: Duration(time.Minute)},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 }
@@ -218,6 +259,43 @@ func (c *Config) Validate() error {
 		} else if n.Secret == "" {
 			bad(key+".secret", "required (or secret_file)")
 		}
+	}
+	if d := c.Watch.Timeout.D(); d < 10*time.Second || d > 2*time.Hour {
+		bad("watch.timeout", "must be between 10s and 2h")
+	}
+	if len(c.Probe.Ports) == 0 {
+		bad("probe.ports", "at least one port")
+	}
+	for i, port := range c.Probe.Ports {
+		if port < 1 || port > 65535 {
+			bad(fmt.Sprintf("probe.ports[%d]", i), "%d is not a TCP port", port)
+		}
+	}
+	if d := c.Probe.Timeout.D(); d < 100*time.Millisecond || d > time.Minute {
+		bad("probe.timeout", "must be between 100ms and 1m")
+	}
+	c.Probe.allow = nil
+	for i, a := range c.Probe.Allow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			bad(fmt.Sprintf("probe.allow[%d]", i), "not a CIDR: %q", a)
+			continue
+		}
+		c.Probe.allow = append(c.Probe.allow, p.Masked())
+	}
+	c.Probe.source = netip.Addr{}
+	if c.Probe.Source != "" {
+		a, err := netip.ParseAddr(c.Probe.Source)
+		if err != nil {
+			bad("probe.source", "not an IP address: %q", c.Probe.Source)
+		}
+		c.Probe.source = a
+	}
+	if c.Outage.Sessions < 2 {
+		bad("outage.sessions", "must be at least 2")
+	}
+	if c.Outage.Window.D() < time.Second {
+		bad("outage.window", "must be at least 1s")
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(c.Log.Level)); err != nil {

@@ -129,3 +129,23 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+func TestProbeSectionFromTheIssue(t *testing.T) {
+	c, err := config.Parse(minimal + `
+[probe]
+ports = [80, 8080]
+timeout = "3s"
+allow = ["127.0.0.0/8"]   # CIDRs that may be probed
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Probe.AllowPrefixes()) != 1 || c.Probe.AllowPrefixes()[0].String() != "127.0.0.0/8" || c.Probe.Timeout.D() != 3*time.Second || !c.Probe.Enabled {
+		t.Errorf("probe %+v", c.Probe)
+	}
+	for _, bad := range []string{`ports = [0]`, `allow = ["10.0.0.0/40"]`, `timeout = "1h"`, `source = "host"`} {
+		if _, err := config.Parse(minimal + "\n[probe]\n" + bad + "\n"); err == nil || !strings.Contains(err.Error(), "probe.") {
+			t.Errorf("%s: err %v", bad, err)
+		}
+	}
+}

@@ -295,3 +295,36 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+func TestWatches(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, reopen func() *sqlstore.Store) {
+		ctx := context.Background()
+		if _, err := s.LoadWatch(ctx, "nope"); !errors.Is(err, watcher.ErrNotFound) {
+			t.Fatalf("missing watch: %v", err)
+		}
+		w1 := watcher.WatchRecord{ID: "w1", Login: "joao", Active: true, Started: t0, Data: []byte(`{"step":"waiting_drop"}`)}
+		w2 := watcher.WatchRecord{ID: "w2", Login: "joao", Active: true, Started: t0.Add(time.Minute), Data: []byte(`{}`)}
+		for _, w := range []watcher.WatchRecord{w1, w2} {
+			if err := s.SaveWatch(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w1.Active, w1.Data = false, []byte(`{"verdict":"ok"}`)
+		if err := s.SaveWatch(ctx, w1); err != nil {
+			t.Fatal(err)
+		}
+		s2 := reopen()
+		got, err := s2.LoadWatch(ctx, "w1")
+		if err != nil || got.Active || string(got.Data) != `{"verdict":"ok"}` || !got.Started.Equal(t0) {
+			t.Fatalf("w1 = %+v, %v", got, err)
+		}
+		active, err := s2.ActiveWatches(ctx)
+		if err != nil || len(active) != 1 || active[0].ID != "w2" {
+			t.Fatalf("active = %+v, %v", active, err)
+		}
+		all, err := s2.Watches(ctx, "joao", 10)
+		if err != nil || len(all) != 2 || all[0].ID != "w2" {
+			t.Fatalf("joao's watches = %+v, %v", all, err)
+		}
+	})
+}

@@ -13,6 +13,7 @@ package watch
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"authwatch/watcher"
@@ -83,13 +84,13 @@ type HTTP struct {
 // Watch is one followed reboot. Its JSON form is what the API and the
 // websocket carry.
 type Watch struct {
-	ID       string        `json:"id"`
-	Login    string        `json:"login"`
-	Ticket   string        `json:"ticket,omitempty"`
-	Agent    string        `json:"agent,omitempty"`
-	Started  time.Time     `json:"started"`
-	Timeout  time.Duration `json:"timeout_ns"`
-	Deadline time.Time     `json:"deadline"`
+	ID       string    `json:"id"`
+	Login    string    `json:"login"`
+	Ticket   string    `json:"ticket,omitempty"`
+	Agent    string    `json:"agent,omitempty"`
+	Started  time.Time `json:"started"`
+	Timeout  Seconds   `json:"timeout"`
+	Deadline time.Time `json:"deadline"`
 	// Probing says whether the CPE page is probed: without it, online is the
 	// end of the road.
 	Probing bool `json:"probing"`
@@ -132,7 +133,7 @@ func (w *Watch) Elapsed(now time.Time) time.Duration {
 // the drop; one already offline has, in effect, already dropped.
 func Begin(id string, c watcher.Customer, now time.Time, timeout time.Duration, probing bool) *Watch {
 	w := &Watch{
-		ID: id, Login: c.Login, Started: now, Timeout: timeout, Deadline: now.Add(timeout),
+		ID: id, Login: c.Login, Started: now, Timeout: Seconds(timeout), Deadline: now.Add(timeout),
 		Probing: probing, Step: WaitingDrop, Marks: []Mark{{WaitingDrop, now, ""}}, Rejects: []Reject{},
 		LastSeq: c.LastSeq,
 	}
@@ -307,4 +308,22 @@ func (w *Watch) Cancel(now time.Time) bool {
 
 func (w *Watch) end(v Verdict, at time.Time) {
 	w.Verdict, w.Ended = v, at
+}
+
+// Seconds is a duration that JSON carries as a number of seconds.
+type Seconds time.Duration
+
+// MarshalJSON writes the number of seconds.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatFloat(time.Duration(s).Seconds(), 'f', -1, 64)), nil
+}
+
+// UnmarshalJSON reads a number of seconds.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("seconds: %w", err)
+	}
+	*s = Seconds(f * float64(time.Second))
+	return nil
 }
