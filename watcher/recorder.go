@@ -45,6 +45,7 @@ type Recorder struct {
 	lastErr   error
 	lastErrAt time.Time
 	hooks     []func(batch []Event, took time.Duration, err error)
+	applied   []func(ev Event, logins []string)
 }
 
 // RecorderOptions tune a Recorder; zero values pick defaults.
@@ -75,6 +76,13 @@ func NewRecorder(store Store, state *State, hub *Hub, o RecorderOptions) *Record
 // how long the commit took and its error. Metrics use it. Call before Run.
 func (r *Recorder) OnCommit(f func(batch []Event, took time.Duration, err error)) {
 	r.hooks = append(r.hooks, f)
+}
+
+// OnApplied registers f to be called with every committed event, after it
+// was folded into the state and before it is published, with the logins it
+// changed. It runs on the recorder's path and must be quick. Call before Run.
+func (r *Recorder) OnApplied(f func(ev Event, logins []string)) {
+	r.applied = append(r.applied, f)
 }
 
 // Record queues ev to be stored; done (which may be nil) is called after the
@@ -230,6 +238,9 @@ func (r *Recorder) publish(batch []pending) {
 	}
 	for _, p := range batch {
 		logins := r.state.Apply(p.ev)
+		for _, f := range r.applied {
+			f(p.ev, logins)
+		}
 		r.hub.Publish(p.ev, logins)
 	}
 }

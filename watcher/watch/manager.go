@@ -21,12 +21,13 @@ import (
 const (
 	DefaultTimeout = 5 * time.Minute
 	MaxTimeout     = 2 * time.Hour
+	MinTimeout     = 2 * time.Second
 )
 
 // Errors of the Manager's API.
 var (
 	ErrNoLogin    = errors.New("watch: a login is required")
-	ErrBadTimeout = fmt.Errorf("watch: timeout must be between 10s and %s", MaxTimeout)
+	ErrBadTimeout = fmt.Errorf("watch: timeout must be between %s and %s", MinTimeout, MaxTimeout)
 	ErrNoSession  = errors.New("no session with an IP address is known for this login")
 )
 
@@ -173,7 +174,7 @@ func (m *Manager) Start(ctx context.Context, req StartRequest) (View, error) {
 	if timeout == 0 {
 		timeout = m.o.Timeout
 	}
-	if timeout < 10*time.Second || timeout > MaxTimeout {
+	if timeout < MinTimeout || timeout > MaxTimeout {
 		return View{}, ErrBadTimeout
 	}
 	c, _ := m.o.State.Customer(req.Login)
