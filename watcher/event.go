@@ -159,12 +159,14 @@ func NormalizeMAC(s string) string {
 // login prefix. It returns the query in the form the store keeps it.
 func LookupKind(q string) (kind, value string) {
 	q = strings.TrimSpace(q)
+	// IP first: an IPv6 address with 12 hex digits would pass for a MAC,
+	// while no MAC spelling parses as an IP.
+	if a, err := netip.ParseAddr(q); err == nil {
+		return "ip", a.Unmap().String()
+	}
 	if mac := NormalizeMAC(q); mac != "" && (strings.ContainsAny(q, ":-.") || !isAllDigits(q)) {
 		// A bare run of 12 digits is more likely a numeric login than a MAC.
 		return "mac", mac
-	}
-	if a, err := netip.ParseAddr(q); err == nil {
-		return "ip", a.Unmap().String()
 	}
 	return "login", q
 }

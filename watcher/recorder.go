@@ -230,18 +230,24 @@ func (r *Recorder) commit(ctx context.Context, batch []pending) bool {
 	return true
 }
 
+// publish runs after a commit: the state first, so that whoever is told the
+// event is stored (an acked NAS, a Commit caller) finds it applied; then the
+// acknowledgements; then observers and subscribers.
 func (r *Recorder) publish(batch []pending) {
+	logins := make([][]string, len(batch))
+	for i, p := range batch {
+		logins[i] = r.state.Apply(p.ev)
+	}
 	for _, p := range batch {
 		if p.done != nil {
 			p.done(p.ev, nil)
 		}
 	}
-	for _, p := range batch {
-		logins := r.state.Apply(p.ev)
+	for i, p := range batch {
 		for _, f := range r.applied {
-			f(p.ev, logins)
+			f(p.ev, logins[i])
 		}
-		r.hub.Publish(p.ev, logins)
+		r.hub.Publish(p.ev, logins[i])
 	}
 }
 

@@ -71,6 +71,61 @@ type sessionKey struct{ nas, id string }
 type customer struct {
 	Customer
 	open map[sessionKey]*Session
+	// alias maps the key one source uses for an open session to the key it
+	// is kept under, when two sources (RADIUS accounting, the RouterOS API)
+	// report one PPPoE session under different ids. Not checkpointed: the
+	// next update re-links them.
+	alias map[sessionKey]sessionKey
+}
+
+// resolve returns the key an open session is kept under.
+func (c *customer) resolve(k sessionKey) sessionKey {
+	if p, ok := c.alias[k]; ok {
+		return p
+	}
+	return k
+}
+
+// link merges the session kept under k into another open session of the
+// same NAS with the same MAC and IP (both known) reported by another source:
+// one PPPoE session seen by RADIUS accounting and the RouterOS API. The older
+// one is kept and returned; k becomes an alias of it.
+func (c *customer) link(k sessionKey) *Session {
+	ss := c.open[k]
+	if ss == nil || ss.MAC == "" || ss.IP == "" {
+		return nil
+	}
+	for pk, other := range c.open {
+		// Same source means two sessions, however alike: a router that
+		// redials with a fixed IP before the old session is closed.
+		if pk == k || pk.nas != k.nas || other.Source == ss.Source || other.MAC != ss.MAC || other.IP != ss.IP {
+			continue
+		}
+		if other.Start.After(ss.Start) {
+			other.Start = ss.Start
+		}
+		other.Updated = maxTime(other.Updated, ss.Updated)
+		other.InputOctets, other.OutputOctets = max(other.InputOctets, ss.InputOctets), max(other.OutputOctets, ss.OutputOctets)
+		delete(c.open, k)
+		if c.alias == nil {
+			c.alias = make(map[sessionKey]sessionKey)
+		}
+		for a, p := range c.alias {
+			if p == k {
+				c.alias[a] = pk
+			}
+		}
+		c.alias[k] = pk
+		return other
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // State is the per-login state of every customer seen, kept in memory and
@@ -102,6 +157,22 @@ func (s *State) Customer(login string) (Customer, bool) {
 		return Customer{Login: login, Sessions: []Session{}}, false
 	}
 	return c.snapshot(), true
+}
+
+// SessionsOn returns the open sessions on one NAS, with their logins: what a
+// source that reconnects to that NAS compares its own table with.
+func (s *State) SessionsOn(nas string) (logins []string, sessions []Session) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for login, c := range s.customers {
+		for k, ss := range c.open {
+			if k.nas == nas {
+				logins = append(logins, login)
+				sessions = append(sessions, *ss)
+			}
+		}
+	}
+	return logins, sessions
 }
 
 // Stats summarises the state for the firehose and health pages.
@@ -184,6 +255,11 @@ func (s *State) closeNAS(ev Event) []string {
 				closed = true
 			}
 		}
+		for a, p := range c.alias {
+			if p.nas == ev.NAS {
+				delete(c.alias, a)
+			}
+		}
 		if !closed {
 			continue
 		}
@@ -208,7 +284,7 @@ func keyOf(ev Event) sessionKey {
 }
 
 func (c *customer) upsert(ev Event) {
-	k := keyOf(ev)
+	k := c.resolve(keyOf(ev))
 	ss, ok := c.open[k]
 	if !ok {
 		ss = &Session{NAS: ev.NAS, ID: ev.SessionID, Source: ev.Source, Start: ev.At}
@@ -232,13 +308,22 @@ func (c *customer) upsert(ev Event) {
 		ss.DelegatedPrefix = first(d.DelegatedPrefix, ss.DelegatedPrefix)
 		ss.IPv6Address = first(d.IPv6Address, ss.IPv6Address)
 	}
+	if kept := c.link(k); kept != nil {
+		ss = kept
+	}
 	if !c.Online {
 		c.Online, c.Since = true, ss.Start
 	}
 }
 
 func (c *customer) stop(ev Event) {
-	delete(c.open, keyOf(ev))
+	k := c.resolve(keyOf(ev))
+	delete(c.open, k)
+	for a, p := range c.alias {
+		if p == k || a == k {
+			delete(c.alias, a)
+		}
+	}
 	c.LastStop = &Stop{At: ev.At, Reason: ev.Reason, NAS: ev.NAS, SessionID: ev.SessionID}
 	if len(c.open) == 0 {
 		c.Online, c.Since = false, ev.At

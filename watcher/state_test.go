@@ -197,3 +197,11 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestLookupKindIPv6IsNotAMAC(t *testing.T) {
+	for _, q := range []string{"2804:14c:5bb::10", "::ffff:100.64.0.12", "2804:db8:100:1:2:3:4:5"} {
+		if k, _ := watcher.LookupKind(q); k != "ip" {
+			t.Errorf("LookupKind(%q) = %s, want ip", q, k)
+		}
+	}
+}
