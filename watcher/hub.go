@@ -20,11 +20,24 @@ type Hub struct {
 	cutoffs atomic.Int64
 }
 
-// Subscription is one subscriber's queue of events.
+// Message is what a subscription delivers: a committed event, or a notice
+// that is not an event (a watch's progress, an outage) and has no seq.
+type Message struct {
+	Event  *Event
+	Notice *Notice
+}
+
+// Notice is a message about a login that is not an event of the store.
+type Notice struct {
+	Type string // "watch", "outage": the websocket message type
+	Body any    // its JSON body
+}
+
+// Subscription is one subscriber's queue of messages.
 type Subscription struct {
 	hub   *Hub
 	login string
-	c     chan Event
+	c     chan Message
 	cut   atomic.Bool
 	once  sync.Once
 }
@@ -40,7 +53,7 @@ func NewHub(queue int) *Hub {
 // Subscribe starts a subscription to login's events (Firehose for all).
 // Events published after Subscribe returns are delivered to C.
 func (h *Hub) Subscribe(login string) *Subscription {
-	s := &Subscription{hub: h, login: login, c: make(chan Event, h.queue)}
+	s := &Subscription{hub: h, login: login, c: make(chan Message, h.queue)}
 	h.mu.Lock()
 	room := h.rooms[login]
 	if room == nil {
@@ -52,9 +65,9 @@ func (h *Hub) Subscribe(login string) *Subscription {
 	return s
 }
 
-// C delivers the subscription's events. It is closed when the subscription
-// is closed or cut off.
-func (s *Subscription) C() <-chan Event { return s.c }
+// C delivers the subscription's messages. It is closed when the
+// subscription is closed or cut off.
+func (s *Subscription) C() <-chan Message { return s.c }
 
 // Cut reports whether the hub dropped the subscription for falling behind.
 func (s *Subscription) Cut() bool { return s.cut.Load() }
@@ -81,12 +94,22 @@ func (h *Hub) remove(s *Subscription) {
 
 // Publish delivers ev to the subscribers of each of logins and of the firehose.
 func (h *Hub) Publish(ev Event, logins []string) {
+	h.send(Message{Event: &ev}, logins)
+}
+
+// Notify delivers a notice to the subscribers of each of logins and of the
+// firehose.
+func (h *Hub) Notify(n Notice, logins []string) {
+	h.send(Message{Notice: &n}, logins)
+}
+
+func (h *Hub) send(m Message, logins []string) {
 	var slow []*Subscription
 	h.mu.RLock()
 	for _, login := range logins {
-		slow = h.deliver(h.rooms[login], ev, slow)
+		slow = h.deliver(h.rooms[login], m, slow)
 	}
-	slow = h.deliver(h.rooms[Firehose], ev, slow)
+	slow = h.deliver(h.rooms[Firehose], m, slow)
 	h.mu.RUnlock()
 	if len(slow) == 0 {
 		return
@@ -98,13 +121,13 @@ func (h *Hub) Publish(ev Event, logins []string) {
 	h.mu.Unlock()
 }
 
-func (h *Hub) deliver(room map[*Subscription]struct{}, ev Event, slow []*Subscription) []*Subscription {
+func (h *Hub) deliver(room map[*Subscription]struct{}, m Message, slow []*Subscription) []*Subscription {
 	for s := range room {
 		if s.cut.Load() {
 			continue
 		}
 		select {
-		case s.c <- ev:
+		case s.c <- m:
 		default:
 			// Mark it now, under the read lock, so no later event reaches a
 			// subscriber that has already missed one: its stream stays gapless

@@ -87,7 +87,8 @@ func TestRecorderCommitsThenPublishes(t *testing.T) {
 	}
 	for i := range 50 {
 		select {
-		case ev := <-sub.C():
+		case m := <-sub.C():
+			ev := event(m)
 			if ev.Login != "joao" || ev.Seq != int64(2*i+1) {
 				t.Fatalf("joao's subscription got %+v at %d", ev, i)
 			}
@@ -97,7 +98,8 @@ func TestRecorderCommitsThenPublishes(t *testing.T) {
 	}
 	for i := range 100 {
 		select {
-		case ev := <-fire.C():
+		case m := <-fire.C():
+			ev := event(m)
 			if ev.Seq != int64(i+1) {
 				t.Fatalf("firehose out of order: seq %d at %d", ev.Seq, i)
 			}
@@ -122,8 +124,8 @@ func TestRecorderStoreFailureIsReported(t *testing.T) {
 		t.Fatal("commit to a full disk succeeded")
 	}
 	select {
-	case ev := <-sub.C():
-		t.Fatalf("event published although not stored: %+v", ev)
+	case m := <-sub.C():
+		t.Fatalf("event published although not stored: %+v", m.Event)
 	case <-time.After(100 * time.Millisecond):
 	}
 	if st := r.rec.Stats(); !st.Failing || st.Failures == 0 || st.LastError == "" {
@@ -165,8 +167,8 @@ func TestHubCutsSlowSubscriber(t *testing.T) {
 	}
 	// What it holds is a gapless prefix, then the channel is closed.
 	var seqs []int64
-	for ev := range slow.C() {
-		seqs = append(seqs, ev.Seq)
+	for m := range slow.C() {
+		seqs = append(seqs, event(m).Seq)
 	}
 	if len(seqs) != 4 || seqs[0] != 1 || seqs[3] != 4 {
 		t.Errorf("slow subscriber kept %v", seqs)
@@ -175,4 +177,33 @@ func TestHubCutsSlowSubscriber(t *testing.T) {
 		t.Errorf("hub stats %+v", st)
 	}
 	slow.Close() // closing a cut subscription is harmless
+}
+
+// event returns the event a message carries (zero for a closed channel).
+func event(m watcher.Message) watcher.Event {
+	if m.Event == nil {
+		return watcher.Event{}
+	}
+	return *m.Event
+}
+
+func TestHubNotices(t *testing.T) {
+	hub := watcher.NewHub(4)
+	joao, maria, fire := hub.Subscribe("joao"), hub.Subscribe("maria"), hub.Subscribe(watcher.Firehose)
+	hub.Notify(watcher.Notice{Type: "watch", Body: "w1"}, []string{"joao"})
+	for name, s := range map[string]*watcher.Subscription{"joao": joao, "firehose": fire} {
+		select {
+		case m := <-s.C():
+			if m.Event != nil || m.Notice == nil || m.Notice.Type != "watch" {
+				t.Errorf("%s got %+v", name, m)
+			}
+		default:
+			t.Errorf("%s got no notice", name)
+		}
+	}
+	select {
+	case m := <-maria.C():
+		t.Errorf("maria got %+v", m)
+	default:
+	}
 }

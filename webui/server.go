@@ -21,6 +21,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"authwatch/watcher"
+	"authwatch/watcher/routeros"
+	"authwatch/watcher/watch"
 )
 
 //go:embed static
@@ -48,6 +50,12 @@ type Options struct {
 	// over the daemon's registry).
 	Metrics http.Handler
 
+	// Watches runs reboot watches; nil disables the /api/watches routes.
+	Watches *watch.Manager
+
+	// Routers reports the RouterOS routers' connections for /api/routers.
+	Routers func() []routeros.Status
+
 	Logger *slog.Logger
 }
 
@@ -60,6 +68,8 @@ type Server struct {
 	hub     *watcher.Hub
 	checks  []Check
 	metrics http.Handler
+	watches *watch.Manager
+	routers func() []routeros.Status
 	log     *slog.Logger
 	origins map[string]bool
 
@@ -122,7 +132,7 @@ func New(o Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		state: o.State, store: o.Store, hub: o.Hub, checks: o.Checks, metrics: o.Metrics,
+		state: o.State, store: o.Store, hub: o.Hub, checks: o.Checks, watches: o.Watches, routers: o.Routers, metrics: o.Metrics,
 		log: o.Logger, origins: origins, assets: assets,
 		mux:        http.NewServeMux(),
 		writeWait:  writeWait,

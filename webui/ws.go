@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"authwatch/watcher"
+	"authwatch/watcher/watch"
 )
 
 // Websocket timing and sizes.
@@ -49,6 +50,8 @@ type snapshotMsg struct {
 	Seq       int64           `json:"seq"` // resume cursor
 	Truncated bool            `json:"truncated"`
 	Reset     bool            `json:"reset"`
+	// Watches are the login's running reboot watches (single-login streams).
+	Watches []watch.View `json:"watches,omitempty"`
 }
 
 // eventMsg carries one live event. On single-login streams State is the
@@ -210,6 +213,9 @@ func (c *wsConn) snapshot(since int64, hasSince bool) (snapshotMsg, error) {
 		v := c.s.customer(c.login)
 		c.stateSeq = v.LastSeq
 		msg.State = v
+		if c.s.watches != nil {
+			msg.Watches = c.s.watches.ForLogin(c.login)
+		}
 	}
 	return msg, nil
 }
@@ -219,7 +225,7 @@ func (c *wsConn) writePump(sub *watcher.Subscription) {
 	defer ping.Stop()
 	for {
 		select {
-		case ev, ok := <-sub.C():
+		case m, ok := <-sub.C():
 			if !ok {
 				if sub.Cut() {
 					// The hub dropped us rather than wait: everything up to
@@ -231,7 +237,14 @@ func (c *wsConn) writePump(sub *watcher.Subscription) {
 				}
 				return
 			}
-			if err := c.forward(ev); err != nil {
+			var err error
+			if m.Notice != nil {
+				// {"type":"watch","watch":{…}}, {"type":"outage","outage":{…}}
+				err = c.write(map[string]any{"type": m.Notice.Type, m.Notice.Type: m.Notice.Body})
+			} else {
+				err = c.forward(*m.Event)
+			}
+			if err != nil {
 				c.log.Debug("websocket: write failed", "err", err)
 				return
 			}

@@ -15,7 +15,10 @@ import (
 	"authwatch/internal/config"
 	"authwatch/radius"
 	"authwatch/watcher"
+	"authwatch/watcher/probe"
+	"authwatch/watcher/routeros"
 	"authwatch/watcher/sqlstore"
+	"authwatch/watcher/watch"
 	"authwatch/webui"
 )
 
@@ -32,6 +35,8 @@ type Daemon struct {
 
 	radiusConn net.PacketConn
 	radius     *radius.Listener
+	routers    []*routeros.Source
+	watches    *watch.Manager
 	httpLn     net.Listener
 	web        *webui.Server
 }
@@ -83,6 +88,40 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	log.Info("state rebuilt from the store", "customers", stats.Customers, "online", stats.Online, "seq", stats.Seq, "took", time.Since(start).Round(time.Millisecond))
 	d.rec = watcher.NewRecorder(d.store, d.state, d.hub, watcher.RecorderOptions{Logger: log})
 
+	var prober *probe.Prober
+	if cfg.Probe.Enabled {
+		prober = probe.New(probe.Config{Ports: cfg.Probe.Ports, Timeout: cfg.Probe.Timeout.D(),
+			Allow: cfg.Probe.AllowPrefixes(), Source: cfg.Probe.SourceAddr()})
+	}
+	d.watches = watch.NewManager(watch.Options{
+		Store: st, Events: st, State: d.state, Recorder: d.rec, Prober: prober, Timeout: cfg.Watch.Timeout.D(),
+		Outages: &watch.OutageDetector{Threshold: cfg.Outage.Sessions, Window: cfg.Outage.Window.D()},
+		Notify: func(v watch.View) {
+			d.hub.Notify(watcher.Notice{Type: "watch", Body: v}, []string{v.Login})
+		},
+		NotifyOutage: func(o watch.Outage, logins []string) {
+			d.hub.Notify(watcher.Notice{Type: "outage", Body: o}, logins)
+		},
+		Logger: log,
+	})
+	d.rec.OnApplied(d.watches.Observe)
+	if err := d.watches.Load(ctx); err != nil {
+		return nil, err
+	}
+
+	for _, r := range cfg.RouterOS {
+		src := routeros.New(r.Source(), d.rec, log)
+		// The router is the authority on its own sessions: what the state
+		// believes open there is what a first poll is compared with.
+		logins, sessions := d.state.SessionsOn(r.Name)
+		open := make([]routeros.OpenSession, len(sessions))
+		for i, ss := range sessions {
+			open[i] = routeros.OpenSession{Login: logins[i], SessionID: ss.ID, MAC: ss.MAC, IP: ss.IP}
+		}
+		src.Resume(open)
+		d.routers = append(d.routers, src)
+	}
+
 	d.radiusConn, err = net.ListenPacket("udp", cfg.RADIUS.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("radius: listen %s: %w", cfg.RADIUS.Listen, err)
@@ -95,10 +134,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	}
 
 	d.web, err = webui.New(webui.Options{
-		State: d.state, Store: d.store, Hub: d.hub, Logger: log,
+		State: d.state, Store: d.store, Hub: d.hub, Watches: d.watches, Logger: log,
+		Routers: d.routerStatus,
 		Checks: []webui.Check{
 			webui.RecorderCheck(d.rec),
 			webui.InfoCheck("radius", func() any { return d.radius.Stats() }),
+			webui.InfoCheck("routeros", func() any { return d.routerStatus() }),
 		},
 	})
 	if err != nil {
@@ -115,6 +156,14 @@ func radiusClients(nas []config.NAS) []radius.Client {
 	out := make([]radius.Client, len(nas))
 	for i, n := range nas {
 		out[i] = radius.Client{Name: n.Name, Prefix: n.Prefix(), Secret: []byte(n.Secret.Reveal())}
+	}
+	return out
+}
+
+func (d *Daemon) routerStatus() []routeros.Status {
+	out := make([]routeros.Status, len(d.routers))
+	for i, r := range d.routers {
+		out[i] = r.Status()
 	}
 	return out
 }
@@ -143,6 +192,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.radius.Run(gctx) })
+	for _, r := range d.routers {
+		g.Go(func() error { return r.Run(gctx) })
+	}
+	g.Go(func() error { return d.watches.Run(gctx) })
 	g.Go(func() error { return d.serveHTTP(gctx) })
 	g.Go(func() error { return d.checkpoints(gctx) })
 	g.Go(func() error { return d.prune(gctx) })

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"authwatch/watcher/routeros"
 )
 
 // Config is the whole configuration file.
@@ -22,10 +24,39 @@ type Config struct {
 	Store  Store  `toml:"store"`
 	RADIUS RADIUS `toml:"radius"`
 	NAS    []NAS  `toml:"nas"`
-	Watch  Watch  `toml:"watch"`
-	Probe  Probe  `toml:"probe"`
-	Outage Outage `toml:"outage"`
-	Log    Log    `toml:"log"`
+	// RouterOS lists MikroTik routers followed over their API.
+	RouterOS []RouterOS `toml:"routeros"`
+	Watch    Watch      `toml:"watch"`
+	Probe    Probe      `toml:"probe"`
+	Outage   Outage     `toml:"outage"`
+	Log      Log        `toml:"log"`
+}
+
+// RouterOS is one MikroTik router followed over its API (see
+// watcher/routeros for what each key does).
+type RouterOS struct {
+	Name         string   `toml:"name"`
+	Address      string   `toml:"address"`
+	User         string   `toml:"user"`
+	Password     Secret   `toml:"password"`
+	PasswordFile string   `toml:"password_file"`
+	TLS          bool     `toml:"tls"`
+	CAFile       string   `toml:"ca_file"`
+	Fingerprint  string   `toml:"fingerprint"`
+	ServerName   string   `toml:"server_name"`
+	PollInterval Duration `toml:"poll_interval"`
+	DialTimeout  Duration `toml:"dial_timeout"`
+	Sessions     *bool    `toml:"sessions"`
+	Log          *bool    `toml:"log"`
+}
+
+// Source returns the router's settings for the RouterOS source.
+func (r RouterOS) Source() routeros.Config {
+	return routeros.Config{
+		Name: r.Name, Address: r.Address, User: r.User, Password: r.Password.Reveal(), PasswordFile: r.PasswordFile,
+		TLS: r.TLS, CAFile: r.CAFile, Fingerprint: r.Fingerprint, ServerName: r.ServerName,
+		PollInterval: r.PollInterval.D(), DialTimeout: r.DialTimeout.D(), Sessions: r.Sessions, Log: r.Log,
+	}
 }
 
 // Watch is the reboot watch.
@@ -259,6 +290,16 @@ func (c *Config) Validate() error {
 		} else if n.Secret == "" {
 			bad(key+".secret", "required (or secret_file)")
 		}
+	}
+	routers := map[string]bool{}
+	for i, r := range c.RouterOS {
+		if err := r.Source().Validate(); err != nil {
+			bad(fmt.Sprintf("routeros[%d]", i), "%v", err)
+		}
+		if routers[r.Name] {
+			bad(fmt.Sprintf("routeros[%d].name", i), "%q is used twice", r.Name)
+		}
+		routers[r.Name] = true
 	}
 	if d := c.Watch.Timeout.D(); d < 10*time.Second || d > 2*time.Hour {
 		bad("watch.timeout", "must be between 10s and 2h")

@@ -149,3 +149,24 @@ allow = ["127.0.0.0/8"]   # CIDRs that may be probed
 		}
 	}
 }
+
+func TestRouterOSFromTheIssue(t *testing.T) {
+	c, err := config.Parse(minimal + `
+[[routeros]]
+name = "bras-centro"
+address = "10.0.0.1:8728"   # 8729 with tls = true
+user = "authwatch"
+password = "..."
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := c.RouterOS[0].Source()
+	if src.Name != "bras-centro" || src.Password != "..." || !src.SessionsEnabled() || !src.LogEnabled() {
+		t.Errorf("router %+v", src)
+	}
+	_, err = config.Parse(minimal + "\n[[routeros]]\nname = \"x\"\naddress = \"10.0.0.1\"\nuser = \"u\"\npassword = \"p\"\npoll_interval = \"1ms\"\n")
+	if err == nil || !strings.Contains(err.Error(), "poll_interval") {
+		t.Errorf("short poll interval: %v", err)
+	}
+}

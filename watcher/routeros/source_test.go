@@ -126,10 +126,14 @@ func (h *harness) next(kind watcher.Kind, login string) watcher.Event {
 	timeout := time.After(4 * time.Second)
 	for {
 		select {
-		case ev, ok := <-h.sub.C():
+		case m, ok := <-h.sub.C():
 			if !ok {
 				h.t.Fatal("subscription cut off")
 			}
+			if m.Event == nil {
+				continue
+			}
+			ev := *m.Event
 			h.seen = append(h.seen, ev)
 			if ev.Kind == kind && (login == "" || ev.Login == login) {
 				return ev
@@ -146,7 +150,11 @@ func (h *harness) quiet(d time.Duration) {
 	timeout := time.After(d)
 	for {
 		select {
-		case ev := <-h.sub.C():
+		case m := <-h.sub.C():
+			if m.Event == nil {
+				continue
+			}
+			ev := *m.Event
 			h.seen = append(h.seen, ev)
 			if strings.HasPrefix(string(ev.Kind), "session.") {
 				h.t.Fatalf("unexpected %s for %s (%s)", ev.Kind, ev.Login, ev.Reason)
