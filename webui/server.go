@@ -175,6 +175,12 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/customers/{login}", s.handleCustomer)
 	s.mux.HandleFunc("GET /api/customers/{login}/events", s.handleEvents)
 	s.mux.HandleFunc("GET /api/lookup", s.handleLookup)
+	s.mux.HandleFunc("GET /api/routers", s.handleRouters)
+	s.mux.HandleFunc("POST /api/watches", s.handleWatchStart)
+	s.mux.HandleFunc("GET /api/watches/{id}", s.handleWatchGet)
+	s.mux.HandleFunc("DELETE /api/watches/{id}", s.handleWatchCancel)
+	s.mux.HandleFunc("GET /api/watches/{id}/summary", s.handleWatchSummary)
+	s.mux.HandleFunc("POST /api/customers/{login}/probe", s.handleProbe)
 	s.mux.HandleFunc(apiCatchAll, s.handleAPINotFound)
 
 	s.mux.HandleFunc("GET /ws", s.handleWS)

@@ -48,6 +48,26 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 	cfg.Store.Retention = config.Duration(24 * time.Hour)
 	cfg.RADIUS.Listen = "127.0.0.1:0"
 	cfg.NAS = []config.NAS{{Name: "bras-centro", Address: "127.0.0.1", Secret: config.Secret(secret)}}
+	// A second concentrator, a MikroTik followed over its API, which also
+	// shows failed logins.
+	centro := demo.Customers(o.Customers, 7, demo.RebootLogin, 0)
+	norte := demo.Customers(o.Customers/2+1, 11, demo.PasswordLogin, 1)
+	router, err := demo.NewRouter("bras-norte", "authwatch", secret, norte)
+	if err != nil {
+		return err
+	}
+	defer router.Server.Close()
+	cfg.RouterOS = []config.RouterOS{{Name: "bras-norte", Address: router.Addr(), User: "authwatch", Password: config.Secret(secret),
+		PollInterval: config.Duration(5 * time.Second)}}
+	// The demo's customers live on loopback, where their routers' pages
+	// answer the probe.
+	cfg.Probe.Allow = []string{"127.0.0.0/8"}
+	if cpes, err := demo.StartCPEs(append(append([]*demo.Customer(nil), centro...), norte...)); err != nil {
+		fmt.Fprintf(stderr, "the customers' router pages are not simulated (%v); probes will find nothing\n", err)
+	} else {
+		defer cpes.Close()
+		cfg.Probe.Ports = []int{cpes.Port}
+	}
 	cfg.Log.Level = "warn"
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -68,19 +88,22 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 
   Open %s
   Watch a customer who reboots every minute: %s#/c/%s
+  One whose router is rejected (wrong password) after each reboot: %s#/c/%s
 
   RADIUS accounting on %s (NAS bras-centro, secret %s)
   Events are kept in %s
   Ctrl-C stops everything.
-`, url, url, demo.RebootLogin, d.RADIUSAddr(), secret, cfg.Store.Path)
+  RouterOS API (simulated) for bras-norte on %s
+`, url, url, demo.RebootLogin, url, demo.PasswordLogin, d.RADIUSAddr(), secret, cfg.Store.Path, router.Addr())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx) })
 	nas := &demo.NAS{
 		Name: "bras-centro", Server: d.RADIUSAddr(), Secret: []byte(secret),
-		NASIP: netip.MustParseAddr("127.0.0.1"), Customers: demo.Customers(o.Customers, 7), Log: log,
+		NASIP: netip.MustParseAddr("127.0.0.1"), Customers: centro, Log: log,
 	}
 	g.Go(func() error { return nas.Run(gctx) })
+	g.Go(func() error { return router.Run(gctx) })
 	err = g.Wait()
 	fmt.Fprintln(stdout, "authwatch demo stopped.")
 	return err

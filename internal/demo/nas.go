@@ -53,14 +53,15 @@ var (
 	lastNames  = []string{"silva", "souza", "oliveira", "santos", "pereira", "lima", "costa", "ferreira", "almeida", "rodrigues", "gomes", "martins", "araujo", "ribeiro"}
 )
 
-// Customers returns n customers with stable logins, MACs and CGNAT addresses;
-// the first is RebootLogin.
-func Customers(n int, seed uint64) []*Customer {
+// Customers returns n customers with stable logins, MACs and addresses;
+// the first is named first (RebootLogin, PasswordLogin). Addresses are
+// 127.64+net.x.y: loopback, where the demo's CPE pages can answer them.
+func Customers(n int, seed uint64, first string, net byte) []*Customer {
 	rnd := rand.New(rand.NewPCG(seed, 1))
 	out := make([]*Customer, 0, n)
 	seen := map[string]bool{}
 	for i := 0; len(out) < n; i++ {
-		login := RebootLogin
+		login := first
 		if i > 0 {
 			login = firstNames[rnd.IntN(len(firstNames))] + "." + lastNames[rnd.IntN(len(lastNames))]
 			if seen[login] {
@@ -71,7 +72,7 @@ func Customers(n int, seed uint64) []*Customer {
 		mac := fmt.Sprintf("%02X:%02X:%02X:%02X:%02X:%02X", []any{0x18, 0xFD, 0x74, rnd.IntN(256), rnd.IntN(256), i % 256}...)
 		out = append(out, &Customer{
 			Login: login, MAC: mac,
-			IP:   netip.AddrFrom4([4]byte{100, 64, byte(i / 250), byte(2 + i%250)}),
+			IP:   netip.AddrFrom4([4]byte{127, 64 + net, byte(i / 250), byte(2 + i%250)}),
 			Port: fmt.Sprintf("vlan%d", 100+i%4),
 		})
 	}

@@ -265,7 +265,11 @@ func (m *Manager) Cancel(ctx context.Context, id string) (View, error) {
 // on the recorder's path, so it only updates memory; saving and announcing
 // happen in Run.
 func (m *Manager) Observe(ev watcher.Event, logins []string) {
-	o := m.o.Outages.Observe(ev)
+	closed := 0
+	if ev.Kind == watcher.NASDown || ev.Kind == watcher.NASUp {
+		closed = len(logins)
+	}
+	o := m.o.Outages.Observe(ev, closed)
 	m.mu.Lock()
 	var changed []string
 	for id, w := range m.active {

@@ -38,10 +38,11 @@ func (d *OutageDetector) init() {
 	}
 }
 
-// Observe looks at one committed event and returns a new notice when this
-// event trips one (nil otherwise, including while a notice for that NAS is
-// already up).
-func (d *OutageDetector) Observe(ev watcher.Event) *Outage {
+// Observe looks at one committed event, with the number of sessions it
+// closed, and returns a new notice when this event trips one (nil otherwise,
+// including while a notice for that NAS is already up). A NAS that reports
+// Accounting-On/Off with no session open (its first start) is no outage.
+func (d *OutageDetector) Observe(ev watcher.Event, closed int) *Outage {
 	if ev.NAS == "" {
 		return nil
 	}
@@ -52,6 +53,10 @@ func (d *OutageDetector) Observe(ev watcher.Event) *Outage {
 	count := 0
 	switch ev.Kind {
 	case watcher.NASDown, watcher.NASUp:
+		if closed == 0 {
+			return nil
+		}
+		count = closed
 		cause = ev.Reason
 		if cause == "" {
 			cause = string(ev.Kind)

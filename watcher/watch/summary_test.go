@@ -24,7 +24,7 @@ func TestSummary(t *testing.T) {
 	pt := w.Summary(watch.PtBR, saoPaulo, at(100))
 	for _, want := range []string{
 		"protocolo 2026112512345", "atendente Ana", "login joao",
-		"11:02:10 sessão caiu (queda de sinal/energia (Lost-Carrier))",
+		"11:02:10 sessão caiu — sem sinal do roteador: desligado, sem energia ou sem fibra/rádio (Lost-Carrier)",
 		"11:02:41 autenticação rejeitada (senha incorreta)",
 		"11:03:05 autenticado, IP 100.64.3.9, MAC 18:FD:74:22:23:B7, concentrador bras1",
 		"11:03:09 equipamento responde em HTTP (Archer C6)",
