@@ -16,7 +16,9 @@ import (
 	"github.com/gorilla/websocket"
 	"layeh.com/radius/rfc2866"
 
+	"authwatch/internal/config"
 	"authwatch/radius/radiustest"
+	"authwatch/watcher/routeros/routerostest"
 	"authwatch/watcher/watch"
 )
 
@@ -109,5 +111,65 @@ func TestRebootWatchEndToEnd(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("summary lacks %q:\n%s", want, body)
 		}
+	}
+}
+
+// TestRebootWatchAuthFailingFromRouterOS: a MikroTik (the fake speaks the
+// real API protocol) drops the customer's session, then logs three failed
+// logins; the watch ends auth_failing with the router's reason.
+func TestRebootWatchAuthFailingFromRouterOS(t *testing.T) {
+	router, err := routerostest.New(routerostest.Options{User: "authwatch", Password: "pw", Identity: "bras-norte"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer router.Close()
+	router.ConnectSession(routerostest.Session{Name: "maria", CallerID: "18:FD:74:00:00:01", Address: "100.64.9.9"})
+
+	cfg := testConfig(t, filepath.Join(t.TempDir(), "authwatch.db"))
+	cfg.RouterOS = []config.RouterOS{{Name: "bras-norte", Address: router.Addr(), User: "authwatch", Password: "pw", PollInterval: config.Duration(time.Second)}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := start(t, cfg)
+	base := "http://" + d.HTTPAddr()
+
+	// Wait until the router's session is known, then start watching.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var c struct{ Online bool }
+		getJSON(t, base+"/api/customers/maria", &c)
+		if c.Online {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the router's session never showed up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err := http.Post(base+"/api/watches", "application/json", strings.NewReader(`{"login":"maria","timeout":"4s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v watch.View
+	json.NewDecoder(resp.Body).Decode(&v)
+	resp.Body.Close()
+
+	router.DisconnectSession("maria", "peer is not responding")
+	for range 3 {
+		router.RejectLogin("maria", "18:FD:74:00:00:01")
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		getJSON(t, base+"/api/watches/"+v.ID, &v)
+		if v.Verdict != "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v.Verdict != watch.AuthFailing || len(v.Rejects) != 3 || !strings.Contains(v.Rejects[0].Reason, "authentication failed") {
+		t.Fatalf("watch %+v", v.Watch)
+	}
+	if !strings.Contains(v.VerdictText[watch.En], "3 rejects") {
+		t.Errorf("verdict text %q", v.VerdictText[watch.En])
 	}
 }
