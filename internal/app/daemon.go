@@ -133,8 +133,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 		return nil, err
 	}
 
+	mx := newMetrics(d)
 	d.web, err = webui.New(webui.Options{
-		State: d.state, Store: d.store, Hub: d.hub, Watches: d.watches, Logger: log,
+		State: d.state, Store: d.store, Hub: d.hub, Watches: d.watches, Logger: log, Metrics: mx.handler(),
 		Routers: d.routerStatus,
 		Checks: []webui.Check{
 			webui.RecorderCheck(d.rec),

@@ -1,0 +1,144 @@
+package app
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"authwatch/watcher"
+)
+
+// metrics is the daemon's Prometheus registry. Counters that parts already
+// keep (the RADIUS listener's, the hub's, each router's) are read at scrape
+// time by a collector, so the hot paths pay nothing twice; what only exists
+// as a moment (a commit's duration, its size) is observed by hooks.
+type metrics struct {
+	reg *prometheus.Registry
+
+	commitSeconds prometheus.Histogram
+	batchEvents   prometheus.Histogram
+	commitErrors  prometheus.Counter
+	events        *prometheus.CounterVec
+}
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "authwatch_store_commit_seconds", Help: "Time to commit one batch of events (acks wait for it).",
+		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14),
+	})
+	m.batchEvents = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "authwatch_store_batch_events", Help: "Events per committed transaction (group commit).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+	})
+	m.commitErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authwatch_store_commit_errors_total", Help: "Failed commits; their events were not acknowledged.",
+	})
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authwatch_events_total", Help: "Events stored, by kind and source (probe results are http.up/http.down).",
+	}, []string{"kind", "source"})
+	m.reg.MustRegister(m.commitSeconds, m.batchEvents, m.commitErrors, m.events,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&daemonCollector{d: d})
+
+	d.rec.OnCommit(func(batch []watcher.Event, took time.Duration, err error) {
+		if err != nil {
+			m.commitErrors.Inc()
+			return
+		}
+		m.commitSeconds.Observe(took.Seconds())
+		m.batchEvents.Observe(float64(len(batch)))
+	})
+	d.rec.OnApplied(func(ev watcher.Event, _ []string) {
+		m.events.WithLabelValues(string(ev.Kind), sourceLabel(ev.Source)).Inc()
+	})
+	return m
+}
+
+// sourceLabel keeps the label set small: "routeros:bras-1" counts under
+// "routeros" (per-router numbers have their own metrics).
+func sourceLabel(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+var (
+	descRadiusPackets = prometheus.NewDesc("authwatch_radius_packets_total", "RADIUS packets received, by NAS and code.", []string{"nas", "code"}, nil)
+	descRadiusAcked   = prometheus.NewDesc("authwatch_radius_acked_total", "Accounting-Responses sent after commit, by NAS.", []string{"nas"}, nil)
+	descRadiusDropped = prometheus.NewDesc("authwatch_radius_dropped_total", "RADIUS packets dropped without an answer, by reason.", []string{"reason"}, nil)
+	descRadiusDupes   = prometheus.NewDesc("authwatch_radius_duplicates_answered_total", "Retransmissions answered again from the duplicate cache (stored once).", nil, nil)
+	descRadiusBadAttr = prometheus.NewDesc("authwatch_radius_bad_attributes_total", "Malformed attributes left out of stored events.", nil, nil)
+	descWSClients     = prometheus.NewDesc("authwatch_websocket_subscribers", "Live subscriptions (websockets and internal).", nil, nil)
+	descWSCutoffs     = prometheus.NewDesc("authwatch_websocket_cutoffs_total", "Subscribers cut off for falling behind.", nil, nil)
+	descCustomers     = prometheus.NewDesc("authwatch_customers", "Logins in the state.", nil, nil)
+	descOnline        = prometheus.NewDesc("authwatch_customers_online", "Logins with an open session.", nil, nil)
+	descSessions      = prometheus.NewDesc("authwatch_sessions_open", "Open sessions.", nil, nil)
+	descQueued        = prometheus.NewDesc("authwatch_store_queued_events", "Events waiting to be committed.", nil, nil)
+	descRouterUp      = prometheus.NewDesc("authwatch_routeros_connected", "1 when the RouterOS API connection is up.", []string{"router"}, nil)
+	descRouterRecon   = prometheus.NewDesc("authwatch_routeros_reconnects_total", "RouterOS API reconnections.", []string{"router"}, nil)
+	descRouterBad     = prometheus.NewDesc("authwatch_routeros_malformed_total", "Malformed RouterOS replies and log lines counted and skipped.", []string{"router"}, nil)
+	descRouterSess    = prometheus.NewDesc("authwatch_routeros_sessions", "Active PPP sessions the router lists.", []string{"router"}, nil)
+)
+
+// daemonCollector reads the parts' own counters at scrape time.
+type daemonCollector struct{ d *Daemon }
+
+func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRadiusPackets, descRadiusAcked, descRadiusDropped, descRadiusDupes, descRadiusBadAttr,
+		descWSClients, descWSCutoffs, descCustomers, descOnline, descSessions, descQueued,
+		descRouterUp, descRouterRecon, descRouterBad, descRouterSess} {
+		ch <- d
+	}
+}
+
+func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	rs := c.d.radius.Stats()
+	for nas, ns := range rs.NAS {
+		for code, n := range ns.Packets {
+			counter(descRadiusPackets, float64(n), nas, code)
+		}
+		counter(descRadiusAcked, float64(ns.Acked), nas)
+	}
+	for reason, n := range rs.Dropped {
+		counter(descRadiusDropped, float64(n), reason)
+	}
+	counter(descRadiusDupes, float64(rs.DuplicatesAnswered))
+	counter(descRadiusBadAttr, float64(rs.BadAttributes))
+
+	hs := c.d.hub.Stats()
+	gauge(descWSClients, float64(hs.Subscribers))
+	counter(descWSCutoffs, float64(hs.Cutoffs))
+	ss := c.d.state.Stats()
+	gauge(descCustomers, float64(ss.Customers))
+	gauge(descOnline, float64(ss.Online))
+	gauge(descSessions, float64(ss.Sessions))
+	gauge(descQueued, float64(c.d.rec.Stats().Queued))
+
+	for _, r := range c.d.routerStatus() {
+		up := 0.0
+		if r.Connected {
+			up = 1
+		}
+		gauge(descRouterUp, up, r.Name)
+		counter(descRouterRecon, float64(r.Reconnects), r.Name)
+		counter(descRouterBad, float64(r.Malformed), r.Name)
+		gauge(descRouterSess, float64(r.Sessions), r.Name)
+	}
+}

@@ -1,0 +1,85 @@
+package app_test
+
+import (
+	"bufio"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"layeh.com/radius/rfc2866"
+
+	"authwatch/radius/radiustest"
+)
+
+// scrape returns every sample of /metrics by its name and labels as written.
+func scrape(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad sample %q", line)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+func TestMetricsMoveWithPackets(t *testing.T) {
+	cfg := testConfig(t, filepath.Join(t.TempDir(), "authwatch.db"))
+	d, _ := start(t, cfg)
+	base := "http://" + d.HTTPAddr()
+	before := scrape(t, base)
+
+	send(t, d, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_Start, User: "joao", SessionID: "1", IP: netip.MustParseAddr("100.64.0.1")})
+	send(t, d, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_InterimUpdate, User: "joao", SessionID: "1"})
+	// A packet signed with the wrong secret is dropped and counted.
+	bad, err := radiustest.NewClient(d.RADIUSAddr(), []byte("wrong"), radiustest.ClientOptions{Retry: 100 * time.Millisecond, Tries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := radiustest.Acct{Status: rfc2866.AcctStatusType_Value_Start, User: "x"}.Packet([]byte("wrong"))
+	if _, err := bad.Exchange(t.Context(), p); err == nil {
+		t.Fatal("a packet with the wrong secret was answered")
+	}
+	bad.Close()
+
+	after := scrape(t, base)
+	tests := []struct {
+		sample string
+		delta  float64
+	}{
+		{`authwatch_radius_packets_total{code="Accounting-Request",nas="bras-centro"}`, 3},
+		{`authwatch_radius_acked_total{nas="bras-centro"}`, 2},
+		{`authwatch_radius_dropped_total{reason="bad_authenticator"}`, 1},
+		{`authwatch_events_total{kind="session.start",source="radius"}`, 1},
+		{`authwatch_events_total{kind="session.update",source="radius"}`, 1},
+		{`authwatch_store_batch_events_count`, 2},
+		{`authwatch_customers_online`, 1},
+	}
+	for _, tt := range tests {
+		got, ok := after[tt.sample]
+		if !ok {
+			t.Errorf("%s missing from /metrics", tt.sample)
+			continue
+		}
+		if d := got - before[tt.sample]; d != tt.delta {
+			t.Errorf("%s moved by %v, want %v", tt.sample, d, tt.delta)
+		}
+	}
+}
