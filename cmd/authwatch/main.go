@@ -24,6 +24,8 @@ const usage = `usage: authwatch <command> [flags]
 commands:
   demo      run everything on loopback with a simulated NAS, print the URL
   serve     run the daemon: authwatch serve -config /etc/authwatch/authwatch.toml
+  check     validate a configuration; -connect also tries the store and routers
+  tail      follow a customer in the terminal: authwatch tail [-server URL] LOGIN
   version   print the version
 `
 
@@ -62,6 +64,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return app.Demo(ctx, o, stdout, stderr)
+	case "tail":
+		var o app.TailOptions
+		fs.StringVar(&o.Server, "server", "http://127.0.0.1:8080", "authwatch's address")
+		fs.StringVar(&o.Token, "token", os.Getenv("AUTHWATCH_TOKEN"), "API token (default: $AUTHWATCH_TOKEN)")
+		fs.Int64Var(&o.Since, "since", 0, "print the events after this seq (default: the recent ones)")
+		fs.BoolVar(&o.JSON, "json", false, "one JSON object per line, for scripts")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return fmt.Errorf("usage: authwatch tail [-server URL] [-since SEQ] [-json] LOGIN   ('*' for every login)")
+		}
+		o.Login = fs.Arg(0)
+		o.Color = !o.JSON && isTerminal(stdout)
+		return app.Tail(ctx, o, stdout)
+	case "check":
+		configPath := fs.String("config", "/etc/authwatch/authwatch.toml", "configuration file")
+		connect := fs.Bool("connect", false, "also try the store and each RouterOS router")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return app.Check(ctx, *configPath, *connect, stdout)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "authwatch", app.Version())
 		return nil
@@ -71,4 +95,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// isTerminal reports whether w is a character device (a terminal), to
+// colour output only for people.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
