@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -35,7 +38,7 @@ type Daemon struct {
 
 	radiusConn net.PacketConn
 	radius     *radius.Listener
-	routers    []*routeros.Source
+	routers    *routerSet
 	watches    *watch.Manager
 	httpLn     net.Listener
 	web        *webui.Server
@@ -53,6 +56,21 @@ func Serve(ctx context.Context, path string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("authwatch started", "version", Version(), "http", "http://"+d.HTTPAddr(), "radius", d.RADIUSAddr())
+	// SIGHUP reloads the NAS list and the routers, as daemons next to a
+	// BRAS are expected to.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				d.Reload(path)
+			}
+		}
+	}()
 	return d.Run(ctx)
 }
 
@@ -109,18 +127,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 		return nil, err
 	}
 
-	for _, r := range cfg.RouterOS {
-		src := routeros.New(r.Source(), d.rec, log)
-		// The router is the authority on its own sessions: what the state
-		// believes open there is what a first poll is compared with.
-		logins, sessions := d.state.SessionsOn(r.Name)
-		open := make([]routeros.OpenSession, len(sessions))
-		for i, ss := range sessions {
-			open[i] = routeros.OpenSession{Login: logins[i], SessionID: ss.ID, MAC: ss.MAC, IP: ss.IP}
-		}
-		src.Resume(open)
-		d.routers = append(d.routers, src)
-	}
+	d.routers = &routerSet{d: d}
+	d.routers.apply(cfg.RouterOS)
 
 	d.radiusConn, err = net.ListenPacket("udp", cfg.RADIUS.Listen)
 	if err != nil {
@@ -161,12 +169,28 @@ func radiusClients(nas []config.NAS) []radius.Client {
 	return out
 }
 
-func (d *Daemon) routerStatus() []routeros.Status {
-	out := make([]routeros.Status, len(d.routers))
-	for i, r := range d.routers {
-		out[i] = r.Status()
+func (d *Daemon) routerStatus() []routeros.Status { return d.routers.status() }
+
+// Reload re-reads the configuration at path and applies what can change
+// without a restart: the NAS client list (packets in flight are answered
+// with the secret they arrived under) and the RouterOS routers (unchanged
+// ones stay connected). A file that does not validate changes nothing.
+func (d *Daemon) Reload(path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		d.log.Error("reload: configuration refused; keeping the running one", "err", err)
+		return err
 	}
-	return out
+	if err := d.radius.SetClients(radiusClients(cfg.NAS)); err != nil {
+		d.log.Error("reload: NAS list refused; keeping the running one", "err", err)
+		return err
+	}
+	added, removed, kept := d.routers.apply(cfg.RouterOS)
+	if cfg.HTTP.Listen != d.cfg.HTTP.Listen || cfg.RADIUS.Listen != d.cfg.RADIUS.Listen || cfg.Store != d.cfg.Store {
+		d.log.Warn("reload: listen addresses and [store] change only with a restart")
+	}
+	d.log.Info("reload: configuration applied", "nas", len(cfg.NAS), "routers_added", added, "routers_removed", removed, "routers_unchanged", kept)
+	return nil
 }
 
 // HTTPAddr is the address the page and API listen on.
@@ -193,9 +217,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.radius.Run(gctx) })
-	for _, r := range d.routers {
-		g.Go(func() error { return r.Run(gctx) })
-	}
+	g.Go(func() error { return d.routers.run(gctx) })
 	g.Go(func() error { return d.watches.Run(gctx) })
 	g.Go(func() error { return d.serveHTTP(gctx) })
 	g.Go(func() error { return d.checkpoints(gctx) })
