@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,7 +14,9 @@ import (
 
 	"layeh.com/radius/rfc2866"
 
+	"authwatch/internal/config"
 	"authwatch/radius/radiustest"
+	"authwatch/watcher/routeros/routerostest"
 )
 
 // scrape returns every sample of /metrics by its name and labels as written.
@@ -59,7 +63,13 @@ func TestMetricsMoveWithPackets(t *testing.T) {
 	}
 	bad.Close()
 
+	// Observers (events_total) run just after the ack: wait for the last one.
+	const last = `authwatch_events_total{kind="session.update",source="radius"}`
 	after := scrape(t, base)
+	for deadline := time.Now().Add(5 * time.Second); after[last]-before[last] < 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		after = scrape(t, base)
+	}
 	tests := []struct {
 		sample string
 		delta  float64
@@ -80,6 +90,41 @@ func TestMetricsMoveWithPackets(t *testing.T) {
 		}
 		if d := got - before[tt.sample]; d != tt.delta {
 			t.Errorf("%s moved by %v, want %v", tt.sample, d, tt.delta)
+		}
+	}
+}
+
+// TestDashboardUsesRealMetrics keeps docs/grafana-dashboard.json honest:
+// every metric it queries is one /metrics serves.
+func TestDashboardUsesRealMetrics(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := routerostest.New(routerostest.Options{User: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer router.Close()
+	cfg := testConfig(t, filepath.Join(t.TempDir(), "authwatch.db"))
+	cfg.RouterOS = []config.RouterOS{{Name: "bras-norte", Address: router.Addr(), User: "u", Password: "p"}}
+	d, _ := start(t, cfg)
+	send(t, d, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_Start, User: "joao", SessionID: "1"})
+	served := map[string]bool{}
+	// Observers run just after the ack: wait for the event's counter.
+	for deadline := time.Now().Add(5 * time.Second); !served["authwatch_events_total"] && time.Now().Before(deadline); {
+		for sample := range scrape(t, "http://"+d.HTTPAddr()) {
+			name, _, _ := strings.Cut(sample, "{")
+			served[name] = true
+		}
+	}
+	names := regexp.MustCompile(`authwatch_[a-z_]+`).FindAllString(string(b), -1)
+	if len(names) < 10 {
+		t.Fatalf("only %d metric names in the dashboard", len(names))
+	}
+	for _, n := range names {
+		if !served[n] {
+			t.Errorf("dashboard queries %s, which /metrics does not serve", n)
 		}
 	}
 }
