@@ -3,8 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,7 +14,6 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2866"
 
-	"authwatch/internal/app"
 	"authwatch/internal/config"
 	"authwatch/radius/radiustest"
 	"authwatch/watcher"
@@ -86,22 +83,11 @@ func storedSessions(t *testing.T, path string) map[string]int {
 // saw acked is in the store, once.
 func TestStopUnderLoadLosesNoAckedEvent(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "authwatch.db")
-	cfg := testConfig(t, db)
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-
+	d, stopDaemon := start(t, testConfig(t, db))
 	stop := make(chan struct{})
 	wait := load(t, d.RADIUSAddr(), 32, stop)
 	time.Sleep(300 * time.Millisecond)
-	cancel() // what SIGTERM does
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stopDaemon() // what SIGTERM does: cancel, then wait for Run
 	close(stop)
 	acked := wait()
 	if len(acked) < 100 {

@@ -79,9 +79,12 @@ func Customers(n int, seed uint64, first string, net byte) []*Customer {
 	return out
 }
 
-func (n *NAS) pause(ctx context.Context, d time.Duration) error {
-	if n.Tempo > 0 {
-		d = time.Duration(float64(d) * n.Tempo)
+func (n *NAS) pause(ctx context.Context, d time.Duration) error { return sleep(ctx, d, n.Tempo) }
+
+// sleep waits d scaled by tempo (when > 0), or until ctx ends.
+func sleep(ctx context.Context, d time.Duration, tempo float64) error {
+	if tempo > 0 {
+		d = time.Duration(float64(d) * tempo)
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

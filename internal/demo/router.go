@@ -34,19 +34,7 @@ func NewRouter(name, user, password string, customers []*Customer) (*Router, err
 // Addr is the API address to configure in [[routeros]].
 func (r *Router) Addr() string { return r.Server.Addr() }
 
-func (r *Router) pause(ctx context.Context, d time.Duration) error {
-	if r.Tempo > 0 {
-		d = time.Duration(float64(d) * r.Tempo)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func (r *Router) pause(ctx context.Context, d time.Duration) error { return sleep(ctx, d, r.Tempo) }
 
 func (r *Router) connect(cu *Customer) {
 	r.Server.ConnectSession(routerostest.Session{Name: cu.Login, CallerID: cu.MAC, Address: cu.IP.String(), Radius: true})
