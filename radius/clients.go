@@ -9,12 +9,21 @@ import (
 	"slices"
 )
 
-// Client is a NAS allowed to send accounting: its name (the event's NAS
-// field), the address or network it sends from, and the shared secret.
+// Client is a NAS allowed to send accounting (and, in proxy mode,
+// Access-Requests): its name (the event's NAS field), the address or network
+// it sends from, and the shared secret.
 type Client struct {
 	Name   string
 	Prefix netip.Prefix
 	Secret []byte
+	// AllowMissingMessageAuthenticator lets the Proxy accept this NAS's
+	// Access-Requests without a Message-Authenticator. Off (the default),
+	// they are refused and counted: without one, an attacker on the path
+	// can forge the server's answer (BlastRADIUS, CVE-2024-3596). Turn it
+	// on only for a NAS that cannot send one (RouterOS before 7.15, for
+	// instance). A Message-Authenticator that is present is always
+	// verified.
+	AllowMissingMessageAuthenticator bool
 }
 
 // String and LogValue leave the secret out, so that a Client printed or
@@ -28,9 +37,10 @@ func (c Client) LogValue() slog.Value {
 
 // client is a Client as the read loop uses it, with its counters.
 type client struct {
-	name   string
-	secret []byte
-	stats  *nasCounters
+	name      string
+	secret    []byte
+	allowNoMA bool
+	stats     *nasCounters
 }
 
 // clientTable finds the client a packet came from. It is immutable once
@@ -62,7 +72,7 @@ func buildClients(cs []Client, counters func(name string) *nasCounters) (*client
 			errs = append(errs, fmt.Errorf("client %q: empty secret", c.Name))
 			continue
 		}
-		cl := &client{name: c.Name, secret: slices.Clone(c.Secret), stats: counters(c.Name)}
+		cl := &client{name: c.Name, secret: slices.Clone(c.Secret), allowNoMA: c.AllowMissingMessageAuthenticator, stats: counters(c.Name)}
 		p := c.Prefix.Masked()
 		if p.Addr().Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)

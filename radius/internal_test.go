@@ -49,31 +49,39 @@ func TestResponseAuthenticator(t *testing.T) {
 }
 
 func TestDupCache(t *testing.T) {
-	c := newDupCache(50*time.Millisecond, 1<<10)
+	c := newDupCache[string](50*time.Millisecond, 1<<10)
 	src := netip.MustParseAddrPort("10.0.0.1:1812")
 	k := newDupKey(src, 7, []byte("0123456789abcdef"))
 
-	if st := c.begin(k); st != dupNew {
+	if st, _ := c.begin(k); st != dupNew {
 		t.Fatalf("first: %v", st)
 	}
-	if st := c.begin(k); st != dupPending {
+	if st, _ := c.begin(k); st != dupPending {
 		t.Fatalf("while pending: %v", st)
 	}
-	c.answer(k)
-	if st := c.begin(k); st != dupAnswered {
-		t.Fatalf("answered: %v", st)
+	c.answer(k, "reply")
+	if st, v := c.begin(k); st != dupAnswered || v != "reply" {
+		t.Fatalf("answered: %v %q", st, v)
 	}
 	other := k
 	other.port++
-	if st := c.begin(other); st != dupNew {
+	if st, _ := c.begin(other); st != dupNew {
 		t.Fatalf("other port: %v", st)
 	}
 	c.forget(other)
-	if st := c.begin(other); st != dupNew {
+	if st, _ := c.begin(other); st != dupNew {
 		t.Fatalf("after forget: %v", st)
 	}
+	// Stored but not forwarded: the next copy claims it, once.
+	c.park(other)
+	if st, _ := c.begin(other); st != dupStored {
+		t.Fatalf("parked: %v", st)
+	}
+	if st, _ := c.begin(other); st != dupPending {
+		t.Fatalf("parked, claimed: %v", st)
+	}
 	time.Sleep(60 * time.Millisecond)
-	if st := c.begin(k); st != dupNew {
+	if st, _ := c.begin(k); st != dupNew {
 		t.Fatalf("after the window: %v", st)
 	}
 }
@@ -81,7 +89,7 @@ func TestDupCache(t *testing.T) {
 // However fast requests come, the cache holds at most its cap.
 func TestDupCacheBounded(t *testing.T) {
 	const max = 4096
-	c := newDupCache(time.Hour, max)
+	c := newDupCache[struct{}](time.Hour, max)
 	src := netip.MustParseAddrPort("10.0.0.1:1812")
 	var auth [16]byte
 	for i := range 100_000 {
@@ -92,7 +100,7 @@ func TestDupCacheBounded(t *testing.T) {
 		t.Fatalf("%d entries, cap %d", n, max)
 	}
 	// The most recent requests are still remembered.
-	if st := c.begin(newDupKey(src, byte(99_999&0xff), auth[:])); st != dupPending {
+	if st, _ := c.begin(newDupKey(src, byte(99_999&0xff), auth[:])); st != dupPending {
 		t.Fatalf("latest request forgotten: %v", st)
 	}
 }

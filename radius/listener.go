@@ -2,14 +2,12 @@ package radius
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
-	"sync"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -57,22 +55,34 @@ type Options struct {
 	// waits in the kernel instead of being dropped while the store commits.
 	// Linux caps it at net.core.rmem_max; negative leaves the socket as is.
 	ReadBuffer int
-	Logger     *slog.Logger
+	// Forward, when set, relays every stored Accounting-Request to another
+	// RADIUS server (proxy mode's forward_accounting, see Proxy). The NAS
+	// then gets its Accounting-Response only once the record is committed
+	// AND the upstream has acknowledged it. Nil keeps the plain path:
+	// answer right after the commit, nothing copied.
+	Forward AccountingForwarder
+	Logger  *slog.Logger
+}
+
+// AccountingForwarder relays Accounting-Requests the Listener has stored to
+// another RADIUS server. *Proxy implements it.
+type AccountingForwarder interface {
+	// ForwardAccounting relays req, a verified Accounting-Request from the
+	// client named nas (which the callee may keep), and calls done exactly
+	// once: with nil when the upstream has acknowledged it, or with the
+	// error that kept it from being acknowledged. It must not block, since
+	// the Listener calls it from the Recorder's goroutine; done may run on
+	// any goroutine, and must not block either.
+	ForwardAccounting(req []byte, nas string, done func(error))
 }
 
 // Listener receives RADIUS accounting on a UDP socket, records each request
 // through a Recorder and answers it once the Recorder has committed it.
 type Listener struct {
-	conn net.PacketConn
-	udp  *net.UDPConn // conn, when it is one: allocation-free reads and writes
+	front
 	rec  Recorder
 	opts Options
-	log  *slog.Logger
-
-	clients atomic.Pointer[clientTable]
-	dups    *dupCache
-	stats   counters
-	warn    warnLimiter
+	dups *dupCache[struct{}]
 
 	running atomic.Bool
 
@@ -105,19 +115,12 @@ func NewListener(conn net.PacketConn, clients []Client, rec Recorder, opts Optio
 		opts.Logger = slog.Default()
 	}
 	l := &Listener{
-		conn: conn,
 		rec:  rec,
 		opts: opts,
-		log:  opts.Logger.With("source", Source),
-		dups: newDupCache(opts.DuplicateWindow, opts.DuplicateMax),
+		dups: newDupCache[struct{}](opts.DuplicateWindow, opts.DuplicateMax),
 		idle: make(chan struct{}, 1),
 	}
-	l.udp, _ = conn.(*net.UDPConn)
-	if b, ok := conn.(interface{ SetReadBuffer(int) error }); ok && opts.ReadBuffer > 0 {
-		if err := b.SetReadBuffer(opts.ReadBuffer); err != nil {
-			l.log.Warn("radius: could not enlarge the socket receive buffer", "bytes", opts.ReadBuffer, "err", err)
-		}
-	}
+	l.init(conn, opts.Logger.With("source", Source), opts.ReadBuffer)
 	if err := l.SetClients(clients); err != nil {
 		return nil, err
 	}
@@ -128,14 +131,7 @@ func NewListener(conn net.PacketConn, clients []Client, rec Recorder, opts Optio
 // handled finish with the old list. A source matching several clients goes to
 // the longest prefix; among equal prefixes, to the first listed. On error the
 // current list is kept.
-func (l *Listener) SetClients(cs []Client) error {
-	t, err := buildClients(cs, l.stats.forNAS)
-	if err != nil {
-		return fmt.Errorf("radius: clients: %w", err)
-	}
-	l.clients.Store(t)
-	return nil
-}
+func (l *Listener) SetClients(cs []Client) error { return l.setClients(cs) }
 
 // Stats returns a snapshot of the counters.
 func (l *Listener) Stats() Stats {
@@ -156,30 +152,22 @@ func (l *Listener) Run(ctx context.Context) error {
 	if !l.running.CompareAndSwap(false, true) {
 		return errors.New("radius: Listener.Run called twice")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// A read deadline in the past wakes every reader blocked in ReadFrom.
-	stopReads := context.AfterFunc(ctx, func() { _ = l.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stopReads()
-
-	l.log.Info("radius: listening for accounting", "addr", l.conn.LocalAddr().String(), "workers", l.opts.Workers)
-	var (
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		runErr  error
-	)
-	for range l.opts.Workers {
-		wg.Go(func() {
-			if err := l.readLoop(ctx); err != nil {
-				errOnce.Do(func() { runErr = err })
-				cancel() // one broken socket stops every reader
-			}
-		})
+	if a, ok := l.opts.Forward.(attacher); ok {
+		// The forwarder keeps its upstream sockets until this Run has
+		// drained, so that records committed while stopping still reach
+		// the upstream and get their answer.
+		defer a.attach()()
 	}
-	wg.Wait()
+	l.log.Info("radius: listening for accounting", "addr", l.conn.LocalAddr().String(), "workers", l.opts.Workers, "forward", l.opts.Forward != nil)
+	err := l.serve(ctx, l.opts.Workers, l.handle)
 	l.drain()
-	return runErr
+	return err
 }
+
+// attacher is implemented by forwarders that must outlive the Listeners
+// using them (*Proxy): attach is called when Run starts and the function it
+// returns once Run has drained.
+type attacher interface{ attach() (release func()) }
 
 // drain waits, bounded, for the answers of requests the Recorder still holds.
 func (l *Listener) drain() {
@@ -207,105 +195,20 @@ func (l *Listener) finish() {
 	}
 }
 
-func (l *Listener) readLoop(ctx context.Context) error {
-	buf := make([]byte, readBufferSize)
-	for {
-		n, src, err := l.readFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("radius: read: %w", err)
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue // someone else's deadline; ours comes with ctx
-			}
-			// Transient errors (ICMP feedback, ENOBUFS) must not stop
-			// accounting; the pause keeps a persistent one from spinning.
-			if ok, n := l.warn.allow(netip.Addr{}, "read", time.Now()); ok {
-				l.log.Warn("radius: read failed", "err", err, "suppressed", n)
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(10 * time.Millisecond):
-			}
-			continue
-		}
-		l.handle(ctx, buf[:n], src, time.Now())
-	}
-}
-
-func (l *Listener) readFrom(buf []byte) (int, netip.AddrPort, error) {
-	if l.udp != nil {
-		return l.udp.ReadFromUDPAddrPort(buf)
-	}
-	n, addr, err := l.conn.ReadFrom(buf)
-	if err != nil {
-		return 0, netip.AddrPort{}, err
-	}
-	ua, ok := addr.(*net.UDPAddr)
-	if !ok {
-		return 0, netip.AddrPort{}, fmt.Errorf("radius: read: not a UDP address: %v", addr)
-	}
-	return n, ua.AddrPort(), nil
-}
-
-func (l *Listener) writeTo(b []byte, dst netip.AddrPort) bool {
-	var err error
-	if l.udp != nil {
-		_, err = l.udp.WriteToUDPAddrPort(b, dst)
-	} else {
-		_, err = l.conn.WriteTo(b, net.UDPAddrFromAddrPort(dst))
-	}
-	if err != nil {
-		l.stats.writeErrs.Add(1)
-		if ok, n := l.warn.allow(dst.Addr(), "write", time.Now()); ok {
-			l.log.Warn("radius: sending answer failed", "dst", dst.String(), "err", err, "suppressed", n)
-		}
-		return false
-	}
-	return true
-}
-
 // handle processes one datagram. b is the reader's buffer: everything kept
 // beyond this call is copied out of it.
 func (l *Listener) handle(ctx context.Context, b []byte, src netip.AddrPort, now time.Time) {
-	l.stats.received.Add(1)
-	cl := l.clients.Load().lookup(src.Addr())
+	cl, b := l.admit(b, src, now)
 	if cl == nil {
-		l.stats.drop(dropUnknownClient, nil)
-		if ok, n := l.warn.allow(src.Addr(), DropUnknownClient, now); ok {
-			l.log.Warn("radius: dropped packet from unknown source; add it as a [[nas]] to accept it",
-				"src", src.Addr().Unmap().String(), "suppressed", n)
-		}
 		return
 	}
-	if len(b) < 20 {
-		l.malformed(cl, src, now, errors.New("shorter than a RADIUS header"))
-		return
-	}
-	cl.stats.packets[b[0]].Add(1)
-	length := int(binary.BigEndian.Uint16(b[2:4]))
-	if length < 20 || length > len(b) || length > radius.MaxPacketLength {
-		l.malformed(cl, src, now, fmt.Errorf("length field %d, datagram %d bytes", length, len(b)))
-		return
-	}
-	b = b[:length] // octets past Length are padding (RFC 2865 §3)
-
 	switch radius.Code(b[0]) {
 	case radius.CodeAccountingRequest:
 		l.accounting(ctx, cl, b, src, now)
 	case radius.CodeStatusServer:
-		l.statusServer(cl, b, src, now)
+		l.statusServer(cl, b, src, now, radius.CodeAccountingResponse)
 	default:
-		l.stats.drop(dropUnsupportedCode, cl)
-		if ok, n := l.warn.allow(src.Addr(), DropUnsupportedCode, now); ok {
-			l.log.Warn("radius: dropped packet the accounting port does not serve",
-				"nas", cl.name, "src", src.String(), "code", radius.Code(b[0]).String(), "suppressed", n)
-		}
+		l.unsupported(cl, b, src, now, "accounting")
 	}
 }
 
@@ -317,7 +220,7 @@ func (l *Listener) accounting(ctx context.Context, cl *client, b []byte, src net
 		return
 	}
 	key := newDupKey(src, b[1], b[4:20])
-	switch l.dups.begin(key) {
+	switch st, _ := l.dups.begin(key); st {
 	case dupPending:
 		l.stats.drop(dropDuplicateInflight, cl)
 		return
@@ -325,6 +228,14 @@ func (l *Listener) accounting(ctx context.Context, cl *client, b []byte, src net
 		if l.writeTo(accountingResponse(key.id, key.auth, proxyStates(b), cl.secret), src) {
 			l.stats.dupAnswered.Add(1)
 		}
+		return
+	case dupStored:
+		// Stored already; only the upstream's acknowledgement is
+		// missing. Forward this copy, do not store it again.
+		r := &request{l: l, cl: cl, src: src, key: key, proxyState: proxyStates(b), raw: slices.Clone(b)}
+		l.inflight.Add(1)
+		l.stats.reforwarded.Add(1)
+		r.forward()
 		return
 	}
 
@@ -349,6 +260,9 @@ func (l *Listener) accounting(ctx context.Context, cl *client, b []byte, src net
 	}
 
 	r := &request{l: l, cl: cl, src: src, key: key, proxyState: proxyStates(b)}
+	if l.opts.Forward != nil {
+		r.raw = slices.Clone(b) // the reader's buffer is reused
+	}
 	l.inflight.Add(1)
 	if err := l.rec.Record(ctx, ev, r.done); err != nil {
 		l.dups.forget(key)
@@ -372,48 +286,55 @@ type request struct {
 	src        netip.AddrPort
 	key        dupKey // holds the Identifier and Request Authenticator
 	proxyState []byte
+	raw        []byte // the request as received, when it is to be forwarded
 }
 
 // done is the Recorder's callback: the only place an Accounting-Response is
-// sent for a new request, after its commit.
+// sent for a new request, after its commit (and, when forwarding, after the
+// upstream's answer too).
 func (r *request) done(_ watcher.Event, err error) {
 	l := r.l
-	defer l.finish()
 	if err != nil {
 		// Nothing was stored: forget the request so that the NAS's
 		// retransmission is recorded afresh. The Recorder logs the error.
 		l.dups.forget(r.key)
 		l.stats.drop(dropStoreError, r.cl)
+		l.finish()
 		return
 	}
-	l.dups.answer(r.key) // before sending: a quick retransmission finds it
+	if l.opts.Forward != nil {
+		r.forward()
+		return
+	}
+	r.ack()
+}
+
+func (r *request) forward() {
+	r.l.opts.Forward.ForwardAccounting(r.raw, r.cl.name, r.forwarded)
+}
+
+// forwarded is the forwarder's callback.
+func (r *request) forwarded(err error) {
+	l := r.l
+	if err != nil {
+		// Stored, not acknowledged upstream: no answer, so the NAS
+		// retransmits, and its retransmission is forwarded again but not
+		// stored again. The forwarder logs why.
+		l.dups.park(r.key)
+		l.stats.drop(dropUpstreamFailed, r.cl)
+		l.finish()
+		return
+	}
+	l.stats.forwarded.Add(1)
+	r.ack()
+}
+
+func (r *request) ack() {
+	l := r.l
+	defer l.finish()
+	l.dups.answer(r.key, struct{}{}) // before sending: a quick retransmission finds it
 	if l.writeTo(accountingResponse(r.key.id, r.key.auth, r.proxyState, r.cl.secret), r.src) {
 		l.stats.acked.Add(1)
 		r.cl.stats.acked.Add(1)
-	}
-}
-
-func (l *Listener) statusServer(cl *client, b []byte, src netip.AddrPort, now time.Time) {
-	if !messageAuthenticatorOK(b, cl.secret) {
-		l.badAuthenticator(cl, src, now, "Message-Authenticator of Status-Server")
-		return
-	}
-	if l.writeTo(statusResponse(b, cl.secret), src) {
-		l.stats.statusServer.Add(1)
-	}
-}
-
-func (l *Listener) badAuthenticator(cl *client, src netip.AddrPort, now time.Time, what string) {
-	l.stats.drop(dropBadAuthenticator, cl)
-	if ok, n := l.warn.allow(src.Addr(), DropBadAuthenticator, now); ok {
-		l.log.Warn("radius: dropped packet with a bad "+what+"; is the NAS's secret the configured one?",
-			"nas", cl.name, "src", src.Addr().Unmap().String(), "suppressed", n)
-	}
-}
-
-func (l *Listener) malformed(cl *client, src netip.AddrPort, now time.Time, err error) {
-	l.stats.drop(dropMalformed, cl)
-	if ok, n := l.warn.allow(src.Addr(), DropMalformed, now); ok {
-		l.log.Warn("radius: dropped malformed packet", "nas", cl.name, "src", src.String(), "err", err, "suppressed", n)
 	}
 }

@@ -91,14 +91,15 @@ func findAttribute(req []byte, t radius.Type, n int) int {
 	return -1
 }
 
-// statusResponse answers a Status-Server on the accounting port (RFC 5997
-// §3): an Accounting-Response carrying a Message-Authenticator, which is
-// computed over the packet with the Request Authenticator in place, before
-// the Response Authenticator is.
-func statusResponse(req, secret []byte) []byte {
+// statusResponse answers a Status-Server (RFC 5997 §3) with code: an
+// Accounting-Response on the accounting port, an Access-Accept on the
+// authentication port. It carries a Message-Authenticator, which is computed
+// over the packet with the Request Authenticator in place, before the
+// Response Authenticator is.
+func statusResponse(code radius.Code, req, secret []byte) []byte {
 	const size = 20 + 18
 	p := make([]byte, size)
-	p[0] = byte(radius.CodeAccountingResponse)
+	p[0] = byte(code)
 	p[1] = req[1]
 	binary.BigEndian.PutUint16(p[2:4], size)
 	copy(p[4:20], req[4:20])

@@ -17,6 +17,16 @@ const (
 	DropDuplicateInflight = "duplicate_inflight" // retransmission of a request still being committed
 	DropStoreError        = "store_error"        // the store failed; the NAS will retransmit
 	DropRejected          = "rejected"           // the Recorder refused the event (invalid, or stopping)
+
+	// DropUpstreamFailed: no upstream gave a usable answer. For the Proxy,
+	// an Access-Request nobody answered (timeouts, or replies that did not
+	// verify); for a forwarding Listener, a record stored but not
+	// acknowledged upstream (its retransmission is forwarded, not stored,
+	// again).
+	DropUpstreamFailed = "upstream_failed"
+	// The Proxy's own reasons.
+	DropMissingMessageAuthenticator = "missing_message_authenticator" // Access-Request without one from a NAS that must send it (BlastRADIUS)
+	DropOverload                    = "overload"                      // more requests in flight than ProxyOptions.MaxInFlight
 )
 
 type dropReason uint8
@@ -29,12 +39,16 @@ const (
 	dropDuplicateInflight
 	dropStoreError
 	dropRejected
+	dropUpstreamFailed
+	dropMissingMessageAuthenticator
+	dropOverload
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
 	DropUnknownClient, DropMalformed, DropBadAuthenticator, DropUnsupportedCode,
 	DropDuplicateInflight, DropStoreError, DropRejected,
+	DropUpstreamFailed, DropMissingMessageAuthenticator, DropOverload,
 }
 
 // Stats is a snapshot of the Listener's counters. Every counter only grows
@@ -47,6 +61,11 @@ type Stats struct {
 	StatusServer       int64 `json:"status_server"`       // Status-Server requests answered
 	BadAttributes      int64 `json:"bad_attributes"`      // malformed attributes left out of stored events
 	WriteErrors        int64 `json:"write_errors"`        // answers the socket refused
+	// With Options.Forward: records the upstream acknowledged (each is
+	// then acked to the NAS), and retransmissions of stored records that
+	// were forwarded again without being stored again.
+	Forwarded   int64 `json:"forwarded"`
+	Reforwarded int64 `json:"reforwarded"`
 	// Dropped counts unanswered packets by reason (the Drop* constants);
 	// every reason is present, zero or not, so label sets stay stable.
 	Dropped map[string]int64 `json:"dropped"`
@@ -61,7 +80,9 @@ type NASStats struct {
 	// Packets counts datagrams from the NAS by RADIUS code name
 	// ("Accounting-Request", "Status-Server"…), verified or not.
 	Packets map[string]int64 `json:"packets"`
-	Acked   int64            `json:"acked"`
+	// Acked counts the answers sent to the NAS: Accounting-Responses from
+	// the Listener, relayed replies from the Proxy.
+	Acked int64 `json:"acked"`
 	// Dropped counts the NAS's unanswered packets by reason (non-zero only).
 	Dropped map[string]int64 `json:"dropped,omitempty"`
 }
@@ -69,6 +90,7 @@ type NASStats struct {
 // counters are the Listener's live counters.
 type counters struct {
 	received, recorded, acked, dupAnswered, statusServer, badAttrs, writeErrs atomic.Int64
+	forwarded, reforwarded                                                    atomic.Int64
 	dropped                                                                   [numDropReasons]atomic.Int64
 
 	mu  sync.Mutex
@@ -112,6 +134,8 @@ func (c *counters) snapshot() Stats {
 		StatusServer:       c.statusServer.Load(),
 		BadAttributes:      c.badAttrs.Load(),
 		WriteErrors:        c.writeErrs.Load(),
+		Forwarded:          c.forwarded.Load(),
+		Reforwarded:        c.reforwarded.Load(),
 		Dropped:            make(map[string]int64, numDropReasons),
 	}
 	for i := range c.dropped {

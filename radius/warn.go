@@ -26,6 +26,7 @@ type warnState struct {
 // warnLimiter lets one warning per (source, kind) through per warnEvery and
 // counts the ones it held back, so that the next line can say how many.
 type warnLimiter struct {
+	max  int // keys remembered (default maxWarnKeys)
 	mu   sync.Mutex
 	seen map[warnKey]*warnState
 }
@@ -48,13 +49,17 @@ func (w *warnLimiter) allow(src netip.Addr, what string, now time.Time) (bool, i
 		st.at, st.suppressed = now, 0
 		return true, n
 	}
-	if len(w.seen) >= maxWarnKeys {
+	max := w.max
+	if max <= 0 {
+		max = maxWarnKeys
+	}
+	if len(w.seen) >= max {
 		for k, st := range w.seen {
 			if now.Sub(st.at) >= warnEvery {
 				delete(w.seen, k)
 			}
 		}
-		if len(w.seen) >= maxWarnKeys {
+		if len(w.seen) >= max {
 			// Still full: a flood from many addresses. Stay quiet for
 			// new ones until entries age out; the counters still count.
 			return false, 0
