@@ -46,6 +46,9 @@ type Recorder struct {
 	lastErrAt time.Time
 	hooks     []func(batch []Event, took time.Duration, err error)
 	applied   []func(ev Event, logins []string)
+
+	follow    func(stored []Event)
+	deliverMu sync.Mutex // one Deliver at a time
 }
 
 // RecorderOptions tune a Recorder; zero values pick defaults.
@@ -53,6 +56,15 @@ type RecorderOptions struct {
 	Queue    int // events waiting to be committed (default 16384)
 	MaxBatch int // events per transaction (default 2048)
 	Logger   *slog.Logger
+	// Follow, when set, leaves delivery to a follower of the store, for
+	// stores shared by several instances: their events must reach the
+	// State and the Hub too, interleaved with ours in seq order, along one
+	// path. After each commit the Recorder then calls Follow with the
+	// stored batch (Seq set) and then the events' Done; nothing reaches the
+	// State, the OnApplied observers or the Hub until the follower passes
+	// it to Deliver. Follow runs on the Recorder's path: it may deliver the
+	// batch itself when it is next in seq order, and must not block on I/O.
+	Follow func(stored []Event)
 }
 
 // NewRecorder returns a Recorder writing to store and updating state and hub.
@@ -68,7 +80,7 @@ func NewRecorder(store Store, state *State, hub *Hub, o RecorderOptions) *Record
 	}
 	return &Recorder{
 		store: store, state: state, hub: hub, log: o.Logger, maxBatch: o.MaxBatch,
-		in: make(chan pending, o.Queue), stopped: make(chan struct{}),
+		in: make(chan pending, o.Queue), stopped: make(chan struct{}), follow: o.Follow,
 	}
 }
 
@@ -234,6 +246,19 @@ func (r *Recorder) commit(ctx context.Context, batch []pending) bool {
 // event is stored (an acked NAS, a Commit caller) finds it applied; then the
 // acknowledgements; then observers and subscribers.
 func (r *Recorder) publish(batch []pending) {
+	if r.follow != nil {
+		evs := make([]Event, len(batch))
+		for i, p := range batch {
+			evs[i] = p.ev
+		}
+		r.follow(evs)
+		for _, p := range batch {
+			if p.done != nil {
+				p.done(p.ev, nil)
+			}
+		}
+		return
+	}
 	logins := make([][]string, len(batch))
 	for i, p := range batch {
 		logins[i] = r.state.Apply(p.ev)
@@ -248,6 +273,28 @@ func (r *Recorder) publish(batch []pending) {
 			f(p.ev, logins[i])
 		}
 		r.hub.Publish(p.ev, logins[i])
+	}
+}
+
+// Deliver folds committed events into the State, then tells the OnApplied
+// observers and publishes them on the Hub, event by event, in the order
+// given. It is the follower's half of RecorderOptions.Follow: evs must be in
+// increasing seq order, and follow every event delivered before without a
+// committed event missing in between. An event the State already has (seq
+// at or below its seq, e.g. from the rebuild at start) is skipped, so a
+// follower that reads a batch twice delivers it once.
+func (r *Recorder) Deliver(evs []Event) {
+	r.deliverMu.Lock()
+	defer r.deliverMu.Unlock()
+	for _, ev := range evs {
+		if ev.Seq <= r.state.Seq() {
+			continue
+		}
+		logins := r.state.Apply(ev)
+		for _, f := range r.applied {
+			f(ev, logins)
+		}
+		r.hub.Publish(ev, logins)
 	}
 }
 

@@ -264,8 +264,9 @@ func TestPage(t *testing.T) {
 	}{
 		{"GET", "/", 200, "text/html; charset=utf-8", `src="static/app.js"`},
 		{"HEAD", "/", 200, "text/html; charset=utf-8", ""},
-		{"GET", "/static/app.js", 200, "text/javascript; charset=utf-8", "new WebSocket"},
-		{"GET", "/static/style.css", 200, "text/css; charset=utf-8", ".badge"},
+		{"GET", "/static/live.js", 200, "text/javascript; charset=utf-8", "new WebSocket"},
+		{"GET", "/static/style.css", 200, "text/css; charset=utf-8", ".stepper"},
+		{"GET", "/static/icon.svg", 200, "image/svg+xml", "<svg"},
 		{"GET", "/static/index.html", 200, "text/html; charset=utf-8", "<title>authwatch</title>"},
 		{"GET", "/static/nope.js", 404, "application/json; charset=utf-8", "no such file"},
 		{"GET", "/static/", 404, "", ""}, // no directory listing
@@ -343,7 +344,7 @@ func TestPageRevalidation(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	ok := Options{State: f.state, Store: f.store, Hub: f.hub}
+	ok := Options{State: f.state, Store: f.store, Hub: f.hub, Desk: true}
 	run := func(context.Context) Status { return Status{OK: true} }
 	tests := []struct {
 		name string
@@ -354,6 +355,7 @@ func TestNew(t *testing.T) {
 		{"no state", func(o *Options) { o.State = nil }, "no State"},
 		{"no store", func(o *Options) { o.Store = nil }, "no Store"},
 		{"no hub", func(o *Options) { o.Hub = nil }, "no Hub"},
+		{"neither auth nor desk", func(o *Options) { o.Desk = false }, "no Auth"},
 		{"check without run", func(o *Options) { o.Checks = []Check{{Name: "x"}} }, `check "x"`},
 		{"duplicate check", func(o *Options) { o.Checks = []Check{{Name: "x", Run: run}, {Name: "x", Run: run}} }, "used twice"},
 		{"check named store", func(o *Options) { o.Checks = []Check{{Name: "store", Run: run}} }, "reserved"},
@@ -398,7 +400,7 @@ func FuzzRequest(f *testing.F) {
 		if err != nil || !strings.HasPrefix(u.Path, "/") {
 			t.Skip()
 		}
-		req := httptest.NewRequest("GET", "http://authwatch.test/", nil)
+		req := httptest.NewRequest("GET", "http://127.0.0.1/", nil) // desk mode answers loopback names only
 		req.URL, req.RequestURI = u, target
 		rec := httptest.NewRecorder()
 		fx.srv.ServeHTTP(rec, req)

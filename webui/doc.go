@@ -3,18 +3,47 @@
 // all of them) live, and an embedded page that support agents open in a
 // browser to watch a customer's PPPoE session come back after a router reboot.
 //
-// Routes (all listed in Server.routes):
+// Routes (all listed in Server.routes, each with its access level: public,
+// agent or admin; the ones not marked are agent):
 //
-//	GET /                                   the page (static/index.html)
-//	GET /static/…                           its script and style sheet
-//	GET /healthz                            store and component health; 503 when failing
-//	GET /metrics                            Options.Metrics, when given
+//	GET /                                   the page (static/index.html); public
+//	GET /login.html                         the login screen; public
+//	GET /static/…                           its ES modules, style sheet and icon; public
+//	GET /healthz                            health, 503 when failing; public (details: admin)
+//	GET /metrics                            Options.Metrics, when given; public
+//	POST /api/login                         {"username","password"} → cookie; public
+//	POST /api/logout                        ends the web session
+//	GET /api/me                             {"user","role","csrf","auth"}
 //	GET /api/customers/{login}              current state of one login
 //	GET /api/customers/{login}/events       stored events (?since=SEQ&before=SEQ&limit=N)
 //	GET /api/lookup?q=…                     logins by login prefix, MAC or IP
+//	GET /api/routers                        RouterOS routers' connections; admin
+//	GET /api/audit?login=&user=&limit=      who accessed which customer; admin
+//	GET|POST /api/users, PATCH /api/users/{name}  accounts; admin
+//	GET /api/outages                        mass-outage notices in force
+//	GET /api/watches                        reboot watches running now
+//	POST /api/watches                       start a reboot watch
+//	GET|DELETE /api/watches/{id}            one watch; DELETE ends it
+//	GET /api/watches/{id}/summary           the ticket text (?lang=&tz=)
+//	POST /api/customers/{login}/probe       test the CPE's HTTP page now
 //	GET /ws?login=LOGIN&since=SEQ           live events; login=* is the firehose
 //
 // Errors are always JSON, {"error": "..."}, with a 4xx or 5xx status.
+//
+// # Access
+//
+// Every route but the public ones needs credentials (package auth): the
+// authwatch_session cookie from POST /api/login, an API token in
+// "Authorization: Bearer …", or the trusted reverse proxy's header; else 401
+// {"error":"login required"}, and 403 for an agent on an admin route.
+// POST, PUT, PATCH and DELETE authenticated by the cookie must carry the
+// session's CSRF token in X-CSRF-Token, and every browser-borne one must
+// come from our own origin (or Options.AllowedOrigins). Reading a
+// customer's data writes the audit log first; when it cannot, the request is
+// refused. With Options.Desk (a loopback-only server without accounts)
+// every request acts as a local admin, answered only for loopback host
+// names. A websocket whose credentials end (logout, expiry, revoked token,
+// disabled account) is closed with code 4401.
 //
 // # Websocket protocol
 //

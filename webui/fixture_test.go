@@ -20,6 +20,7 @@ import (
 
 	"authwatch/watcher"
 	"authwatch/watcher/sqlstore"
+	"authwatch/webui/auth"
 )
 
 // fixture is authwatch's pipeline for real: a SQLite store, a running
@@ -32,11 +33,15 @@ type fixture struct {
 	rec   *watcher.Recorder
 	srv   *Server
 	ts    *httptest.Server
+	auth  *auth.Service // nil in desk mode
 }
 
 type fixtureOptions struct {
 	hubQueue int
 	opts     func(*Options)
+	// accounts runs the server with accounts (auth_test.go) instead of in
+	// desk mode, with these changes to the auth options.
+	accounts func(*auth.Options)
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -76,6 +81,11 @@ func newFixture(t testing.TB, fo fixtureOptions) *fixture {
 	o := Options{
 		State: f.state, Store: store, Hub: f.hub, Logger: log,
 		Checks: []Check{RecorderCheck(f.rec)},
+		Desk:   fo.accounts == nil,
+	}
+	if fo.accounts != nil {
+		f.auth = newAuth(t, store, log, fo.accounts)
+		o.Auth = f.auth
 	}
 	if fo.opts != nil {
 		fo.opts(&o)

@@ -92,6 +92,12 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if rep.Status != "ok" {
 		status = http.StatusServiceUnavailable
 	}
+	// Monitoring needs only the status; the errors and counters (addresses,
+	// router names) are for admins.
+	if id, ok := s.viewer(r); !ok || !id.IsAdmin() {
+		writeJSON(w, status, rep.public())
+		return
+	}
 	writeJSON(w, status, rep)
 }
 

@@ -23,6 +23,7 @@ import (
 	"authwatch/watcher"
 	"authwatch/watcher/routeros"
 	"authwatch/watcher/watch"
+	"authwatch/webui/auth"
 )
 
 //go:embed static
@@ -56,6 +57,14 @@ type Options struct {
 	// Routers reports the RouterOS routers' connections for /api/routers.
 	Routers func() []routeros.Status
 
+	// Auth authenticates every route but the public ones (see routes).
+	// Either Auth or Desk is required.
+	Auth *auth.Service
+	// Desk serves without accounts, every request acting as a local admin:
+	// for a server that listens on loopback only (config refuses it
+	// otherwise).
+	Desk bool
+
 	Logger *slog.Logger
 }
 
@@ -72,6 +81,11 @@ type Server struct {
 	routers func() []routeros.Status
 	log     *slog.Logger
 	origins map[string]bool
+	auth    *auth.Service // nil in desk mode
+	desk    bool
+
+	registry []*route          // every route, in routes() order
+	byRoute  map[string]*route // by pattern
 
 	assets   map[string]asset
 	mux      *http.ServeMux
@@ -104,6 +118,10 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("webui: no Store")
 	case o.Hub == nil:
 		return nil, errors.New("webui: no Hub")
+	case o.Auth == nil && !o.Desk:
+		return nil, errors.New("webui: no Auth (or Desk, for a loopback-only server without accounts)")
+	case o.Auth != nil && o.Desk:
+		return nil, errors.New("webui: Auth and Desk are exclusive")
 	}
 	names := map[string]bool{"store": true}
 	for _, c := range o.Checks {
@@ -134,6 +152,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		state: o.State, store: o.Store, hub: o.Hub, checks: o.Checks, watches: o.Watches, routers: o.Routers, metrics: o.Metrics,
 		log: o.Logger, origins: origins, assets: assets,
+		auth: o.Auth, desk: o.Desk, byRoute: map[string]*route{},
 		mux:        http.NewServeMux(),
 		writeWait:  writeWait,
 		pongWait:   pongWait,
@@ -154,36 +173,55 @@ func New(o Options) (*Server, error) {
 		},
 	}
 	s.routes()
-	s.handler = s.recoverPanics(s.mux)
+	s.handler = s.recoverPanics(s.onlyRegistered(s.mux))
 	return s, nil
 }
 
 // apiCatchAll catches what no API route matched, to answer it in JSON.
 const apiCatchAll = "/api/"
 
-// routes lists every route the server answers. Later features (auth, metrics,
-// actions) add theirs here, wrapping handlers in middleware as they need.
+// routes lists every route the server answers, each with who may use it
+// (Public, Agent, Admin) and, for those that show customers' data, what the
+// audit log records. A route registered on s.mux without s.handle is refused
+// to everyone (onlyRegistered), and a test fails on it.
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /{$}", s.handleIndex)
-	s.mux.HandleFunc("GET /static/{name}", s.handleAsset)
+	// The page and its files are public: they hold no data, and the page
+	// must load to show its login screen.
+	s.handle("GET /{$}", Public, s.handleIndex)
+	s.handle("GET /login.html", Public, s.handleLoginPage)
+	s.handle("GET /static/{name}", Public, s.handleAsset)
 
-	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.handle("GET /healthz", Public, s.handleHealth) // details for admins only
 	if s.metrics != nil {
-		s.mux.Handle("GET /metrics", s.metrics)
+		s.handle("GET /metrics", Public, s.metrics.ServeHTTP)
 	}
 
-	s.mux.HandleFunc("GET /api/customers/{login}", s.handleCustomer)
-	s.mux.HandleFunc("GET /api/customers/{login}/events", s.handleEvents)
-	s.mux.HandleFunc("GET /api/lookup", s.handleLookup)
-	s.mux.HandleFunc("GET /api/routers", s.handleRouters)
-	s.mux.HandleFunc("POST /api/watches", s.handleWatchStart)
-	s.mux.HandleFunc("GET /api/watches/{id}", s.handleWatchGet)
-	s.mux.HandleFunc("DELETE /api/watches/{id}", s.handleWatchCancel)
-	s.mux.HandleFunc("GET /api/watches/{id}/summary", s.handleWatchSummary)
-	s.mux.HandleFunc("POST /api/customers/{login}/probe", s.handleProbe)
-	s.mux.HandleFunc(apiCatchAll, s.handleAPINotFound)
+	s.handle("POST /api/login", Public, s.handleLogin)
+	s.handle("POST /api/logout", Agent, s.handleLogout)
+	s.handle("GET /api/me", Agent, s.handleMe)
 
-	s.mux.HandleFunc("GET /ws", s.handleWS)
+	s.handle("GET /api/customers/{login}", Agent, s.handleCustomer, audited("customer", loginFromPath))
+	s.handle("GET /api/customers/{login}/events", Agent, s.handleEvents, audited("events", loginFromPath))
+	s.handle("GET /api/lookup", Agent, s.handleLookup, audited("lookup", searchQuery))
+	s.handle("GET /api/outages", Agent, s.handleOutages)
+	s.handle("GET /api/watches", Agent, s.handleWatchList, audited("watch.list", everyLogin))
+	s.handle("POST /api/watches", Agent, s.handleWatchStart, audited("watch.start", loginFromBody))
+	s.handle("GET /api/watches/{id}", Agent, s.handleWatchGet, audited("watch.get", idFromPath))
+	s.handle("DELETE /api/watches/{id}", Agent, s.handleWatchCancel, audited("watch.cancel", idFromPath))
+	s.handle("GET /api/watches/{id}/summary", Agent, s.handleWatchSummary, audited("watch.summary", idFromPath))
+	s.handle("POST /api/customers/{login}/probe", Agent, s.handleProbe, audited("probe", loginFromPath))
+
+	s.handle("GET /api/routers", Admin, s.handleRouters)
+	s.handle("GET /api/audit", Admin, s.handleAudit)
+	s.handle("GET /api/users", Admin, s.handleUsers)
+	s.handle("POST /api/users", Admin, s.handleUserAdd)
+	s.handle("PATCH /api/users/{name}", Admin, s.handleUserUpdate)
+
+	// Not Found and Method Not Allowed in JSON; behind login, so that the
+	// API's shape is not shown to strangers.
+	s.handle(apiCatchAll, Agent, s.handleAPINotFound)
+
+	s.handle("GET /ws", Agent, s.handleWS, audited("watch", loginFromQuery))
 }
 
 // ServeHTTP makes Server an http.Handler.
@@ -274,18 +312,16 @@ func loadAssets() (map[string]asset, error) {
 		sum := sha256.Sum256(body)
 		assets[e.Name()] = asset{name: e.Name(), body: body, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 	}
-	if _, ok := assets["index.html"]; !ok {
-		return nil, errors.New("webui: embedded page: no index.html")
+	for _, page := range []string{"index.html", "login.html"} {
+		if _, ok := assets[page]; !ok {
+			return nil, errors.New("webui: embedded page: no " + page)
+		}
 	}
 	return assets, nil
 }
 
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	// The page needs nothing from elsewhere; 'self' covers the same-origin
-	// websocket in current browsers.
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-	h.Set("Referrer-Policy", "no-referrer")
+	pageHeaders(w)
 	s.serveAsset(w, r, s.assets["index.html"])
 }
 
@@ -316,21 +352,25 @@ func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request, a asset) {
 // own origin or one configured.
 func (s *Server) checkOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	if n, err := normalizeOrigin(o); err == nil && s.origins[n] {
+	if o == "" || s.originAllowed(o, r.Host) {
 		return true
 	}
 	s.log.Warn("websocket: origin refused", "origin", o, "host", r.Host, "remote", r.RemoteAddr)
 	return false
+}
+
+// originAllowed reports whether a browser Origin is the page's own (the
+// request's Host) or one configured.
+func (s *Server) originAllowed(o, host string) bool {
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, host) {
+		return true
+	}
+	n, err := normalizeOrigin(o)
+	return err == nil && s.origins[n]
 }
 
 // normalizeOrigin returns s as a browser sends it in Origin: lower-case

@@ -148,3 +148,24 @@ func (s *Server) handleRouters(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"routers": routers})
 }
+
+// handleWatchList is GET /api/watches: the watches running now, oldest
+// first, for the supervisor's view.
+func (s *Server) handleWatchList(w http.ResponseWriter, r *http.Request) {
+	watches := []watch.View{}
+	if s.watches != nil {
+		watches = append(watches, s.watches.Running()...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"watches": watches})
+}
+
+// handleOutages is GET /api/outages: the mass-outage notices in force, newest
+// first. The websocket announces a notice once, when it is raised; a page
+// opened later learns of it here.
+func (s *Server) handleOutages(w http.ResponseWriter, r *http.Request) {
+	outages := []watch.Outage{}
+	if s.watches != nil {
+		outages = append(outages, s.watches.Outages(time.Now())...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"outages": outages})
+}

@@ -3,6 +3,7 @@ package webui
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"authwatch/watcher"
 	"authwatch/watcher/watch"
+	"authwatch/webui/auth"
 )
 
 // Websocket timing and sizes.
@@ -71,6 +73,11 @@ type stateMsg struct {
 
 var pongMsg = []byte(`{"type":"pong"}`)
 
+// closeLoginRequired closes a websocket whose session ended, expired or
+// was revoked (or whose account was disabled) while it was open: the page
+// goes to its login screen instead of reconnecting.
+const closeLoginRequired = 4401
+
 // handleWS serves GET /ws?login=LOGIN&since=SEQ.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// Refuse bad parameters before upgrading, with a status the client sees.
@@ -110,7 +117,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	c := &wsConn{
-		s: s, conn: conn, login: login,
+		s: s, conn: conn, login: login, who: identity(r),
 		log:      s.log.With("login", login, "remote", r.RemoteAddr),
 		pongs:    make(chan struct{}, 1),
 		readDone: make(chan struct{}),
@@ -126,6 +133,7 @@ type wsConn struct {
 	s     *Server
 	conn  *websocket.Conn
 	login string
+	who   auth.Identity // rechecked at every ping
 	log   *slog.Logger
 
 	pongs    chan struct{} // readPump asks writePump to answer a {"type":"ping"}
@@ -249,6 +257,10 @@ func (c *wsConn) writePump(sub *watcher.Subscription) {
 				return
 			}
 		case <-ping.C:
+			if !c.stillAllowed() {
+				c.closeWith(closeLoginRequired, "login required")
+				return
+			}
 			c.conn.SetWriteDeadline(time.Now().Add(c.s.writeWait))
 			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
 				c.log.Debug("websocket: ping failed", "err", err)
@@ -268,6 +280,23 @@ func (c *wsConn) writePump(sub *watcher.Subscription) {
 			return
 		}
 	}
+}
+
+// stillAllowed rechecks the credentials the websocket was opened with: a
+// stream must not outlive a logout, an expiry, a revoked token or a
+// disabled account. A store that cannot answer right now cuts nobody off.
+func (c *wsConn) stillAllowed() bool {
+	if c.s.auth == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(c.s.ctx, storeTimeout)
+	defer cancel()
+	err := c.s.auth.Recheck(ctx, c.who)
+	if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExpired) {
+		c.log.Info("websocket: credentials ended; closing", "user", c.who.User, "err", err)
+		return false
+	}
+	return true
 }
 
 // forward sends one live event, unless the snapshot already had it.

@@ -3,6 +3,8 @@
 //
 //	authwatch demo                 everything on loopback, with simulated NAS
 //	authwatch serve -config FILE   the daemon
+//	authwatch user add -config FILE [-role agent|admin] NAME   accounts (also passwd, role, disable, enable, list)
+//	authwatch token create -config FILE -user NAME             API tokens (also list, revoke ID)
 //	authwatch version
 package main
 
@@ -14,9 +16,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"authwatch/internal/app"
+	"authwatch/internal/load"
 )
 
 const usage = `usage: authwatch <command> [flags]
@@ -26,6 +30,8 @@ commands:
   serve     run the daemon: authwatch serve -config /etc/authwatch/authwatch.toml
   check     validate a configuration; -connect also tries the store and routers
   tail      follow a customer in the terminal: authwatch tail [-server URL] LOGIN
+  user      accounts: authwatch user add|passwd|role|disable|enable|list -config FILE [-role agent|admin] NAME
+  token     API tokens: authwatch token create -config FILE -user NAME [-name WHAT] | list [-user NAME] | revoke ID
   version   print the version
 `
 
@@ -79,6 +85,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.Login = fs.Arg(0)
 		o.Color = !o.JSON && isTerminal(stdout)
 		return app.Tail(ctx, o, stdout)
+	case "user":
+		var o app.UserOptions
+		fs.StringVar(&o.Config, "config", "/etc/authwatch/authwatch.toml", "configuration file (for the store)")
+		fs.StringVar(&o.Role, "role", "agent", "agent (read, watch) or admin (also router health, accounts, audit log); for add and role")
+		action, names, err := parseAction(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(names) > 1 {
+			return fmt.Errorf("user %s: one user at a time, got %q", action, names)
+		}
+		if len(names) == 1 {
+			o.Name = names[0]
+		}
+		return app.User(ctx, action, o, os.Stdin, stdout, stderr)
+	case "token":
+		var o app.TokenOptions
+		fs.StringVar(&o.Config, "config", "/etc/authwatch/authwatch.toml", "configuration file (for the store)")
+		fs.StringVar(&o.User, "user", "", "whose token (create; list filters by it)")
+		fs.StringVar(&o.Name, "name", "", "what the token is for, shown by list (create)")
+		action, ids, err := parseAction(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(ids) > 1 {
+			return fmt.Errorf("token %s: one token at a time, got %q", action, ids)
+		}
+		if len(ids) == 1 {
+			o.ID = ids[0]
+		}
+		return app.Token(ctx, action, o, stdout, stderr)
 	case "check":
 		configPath := fs.String("config", "/etc/authwatch/authwatch.toml", "configuration file")
 		connect := fs.Bool("connect", false, "also try the store and each RouterOS router")
@@ -86,6 +123,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return app.Check(ctx, *configPath, *connect, stdout)
+	case "load":
+		f := load.BindFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		cfg, err := f.Config()
+		if err != nil {
+			return err
+		}
+		return load.Main(ctx, cfg, f.JSON, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "authwatch", app.Version())
 		return nil
@@ -95,6 +142,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// parseAction reads "ACTION [flags] [ARG…]", flags also allowed after the
+// arguments (authwatch user add maria -role admin).
+func parseAction(fs *flag.FlagSet, args []string) (action string, rest []string, err error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs.Parse(args) // -h prints the flags
+		return "", nil, fmt.Errorf("%s: which action? (see authwatch help)", strings.TrimPrefix(fs.Name(), "authwatch "))
+	}
+	action, args = args[0], args[1:]
+	for {
+		if err := fs.Parse(args); err != nil {
+			return "", nil, err
+		}
+		if fs.NArg() == 0 {
+			return action, rest, nil
+		}
+		rest, args = append(rest, fs.Arg(0)), fs.Args()[1:]
+	}
 }
 
 // isTerminal reports whether w is a character device (a terminal), to

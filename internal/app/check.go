@@ -35,7 +35,7 @@ func Check(ctx context.Context, path string, connect bool, out io.Writer) error 
 	}
 
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	st, err := sqlstore.Open(sctx, sqlstore.Options{Driver: cfg.Store.Driver, Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Logger: discardLogger()})
+	st, err := sqlstore.Open(sctx, sqlstore.Options{Driver: cfg.Store.Driver, Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, DSN: cfg.Store.DSN.Reveal(), Logger: discardLogger()})
 	if err == nil {
 		var last int64
 		if last, err = st.LastSeq(sctx); err == nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"authwatch/watcher/sqlstore"
 	"authwatch/watcher/watch"
 	"authwatch/webui"
+	"authwatch/webui/auth"
 )
 
 // Daemon is authwatch with every part built and its sockets bound, ready to
@@ -42,6 +44,8 @@ type Daemon struct {
 	watches    *watch.Manager
 	httpLn     net.Listener
 	web        *webui.Server
+	auth       *auth.Service // accounts; nil in desk mode ([http] auth = false)
+	shared     *shared       // PostgreSQL: several instances on one database (nil with SQLite)
 }
 
 // Serve loads the configuration at path and runs the daemon until ctx ends.
@@ -55,7 +59,7 @@ func Serve(ctx context.Context, path string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("authwatch started", "version", Version(), "http", "http://"+d.HTTPAddr(), "radius", d.RADIUSAddr())
+	log.Info("authwatch started", "version", Version(), "http", d.URL(), "radius", d.RADIUSAddr())
 	// SIGHUP reloads the NAS list and the routers, as daemons next to a
 	// BRAS are expected to.
 	hup := make(chan os.Signal, 1)
@@ -88,12 +92,13 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 // RADIUS and HTTP sockets.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, err error) {
 	d = &Daemon{cfg: cfg, log: log, state: watcher.NewState(), hub: watcher.NewHub(1024)}
+	built := d // d is nil once an error is returned
 	defer func() {
 		if err != nil {
-			d.close()
+			built.close()
 		}
 	}()
-	st, err := sqlstore.Open(ctx, sqlstore.Options{Driver: cfg.Store.Driver, Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Logger: log})
+	st, err := sqlstore.Open(ctx, sqlstore.Options{Driver: cfg.Store.Driver, Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, DSN: cfg.Store.DSN.Reveal(), Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +109,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	}
 	stats := d.state.Stats()
 	log.Info("state rebuilt from the store", "customers", stats.Customers, "online", stats.Online, "seq", stats.Seq, "took", time.Since(start).Round(time.Millisecond))
-	d.rec = watcher.NewRecorder(d.store, d.state, d.hub, watcher.RecorderOptions{Logger: log})
+	if err := d.openShared(st); err != nil {
+		return nil, err
+	}
+	d.rec = watcher.NewRecorder(d.store, d.state, d.hub, watcher.RecorderOptions{Logger: log, Follow: d.shared.follow()})
 
 	var prober *probe.Prober
 	if cfg.Probe.Enabled {
@@ -113,6 +121,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	}
 	d.watches = watch.NewManager(watch.Options{
 		Store: st, Events: st, State: d.state, Recorder: d.rec, Prober: prober, Timeout: cfg.Watch.Timeout.D(),
+		Lead: d.shared.watchLead(), Unlead: d.shared.watchUnlead(),
 		Outages: &watch.OutageDetector{Threshold: cfg.Outage.Sessions, Window: cfg.Outage.Window.D()},
 		Notify: func(v watch.View) {
 			d.hub.Notify(watcher.Notice{Type: "watch", Body: v}, []string{v.Login})
@@ -141,15 +150,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 		return nil, err
 	}
 
+	if d.auth, err = newAuth(cfg, st, log); err != nil {
+		return nil, err
+	}
 	mx := newMetrics(d)
 	d.web, err = webui.New(webui.Options{
 		State: d.state, Store: d.store, Hub: d.hub, Watches: d.watches, Logger: log, Metrics: mx.handler(),
 		Routers: d.routerStatus,
-		Checks: []webui.Check{
+		Auth:    d.auth, Desk: d.auth == nil, AllowedOrigins: cfg.HTTP.PublicURLs,
+		Checks: append([]webui.Check{
 			webui.RecorderCheck(d.rec),
 			webui.InfoCheck("radius", func() any { return d.radius.Stats() }),
 			webui.InfoCheck("routeros", func() any { return d.routerStatus() }),
-		},
+		}, d.shared.checks()...),
 	})
 	if err != nil {
 		return nil, err
@@ -158,6 +171,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	if err != nil {
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	d.warnPlainHTTP()
 	return d, nil
 }
 
@@ -188,6 +202,9 @@ func (d *Daemon) Reload(path string) error {
 	added, removed, kept := d.routers.apply(cfg.RouterOS)
 	if cfg.HTTP.Listen != d.cfg.HTTP.Listen || cfg.RADIUS.Listen != d.cfg.RADIUS.Listen || cfg.Store != d.cfg.Store {
 		d.log.Warn("reload: listen addresses and [store] change only with a restart")
+	}
+	if !reflect.DeepEqual(cfg.HTTP, d.cfg.HTTP) || !reflect.DeepEqual(cfg.Auth, d.cfg.Auth) {
+		d.log.Warn("reload: [http] and [auth] change only with a restart")
 	}
 	d.log.Info("reload: configuration applied", "nas", len(cfg.NAS), "routers_added", added, "routers_removed", removed, "routers_unchanged", kept)
 	return nil
@@ -220,8 +237,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.routers.run(gctx) })
 	g.Go(func() error { return d.watches.Run(gctx) })
 	g.Go(func() error { return d.serveHTTP(gctx) })
+	g.Go(func() error { return d.expireSessions(gctx) })
 	g.Go(func() error { return d.checkpoints(gctx) })
 	g.Go(func() error { return d.prune(gctx) })
+	g.Go(func() error { return d.shared.run(gctx) })
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -241,7 +260,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) serveHTTP(ctx context.Context) error {
 	srv := &http.Server{Handler: d.web, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(d.httpLn) }()
+	go func() { errc <- d.serve(srv) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)
@@ -293,7 +312,9 @@ func (d *Daemon) prune(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if err := d.checkpoint(ctx); err != nil {
+		if !d.shared.leads(ctx, "retention") {
+			d.log.Debug("retention: another instance prunes")
+		} else if err := d.checkpoint(ctx); err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("retention: checkpoint before pruning failed; not pruning", "err", err)
 			}
@@ -319,6 +340,7 @@ func (d *Daemon) close() {
 	if d.radiusConn != nil {
 		d.radiusConn.Close()
 	}
+	d.shared.close()
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {
 			d.log.Error("store: close", "err", err)

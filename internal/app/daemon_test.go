@@ -28,6 +28,7 @@ func testConfig(t *testing.T, dbPath string) *config.Config {
 	c, err := config.Parse(fmt.Sprintf(`
 [http]
 listen = "127.0.0.1:0"
+auth = false
 [store]
 path = %q
 checkpoint_interval = "1h"
@@ -200,8 +201,9 @@ func TestDemoRuns(t *testing.T) {
 		t.Fatalf("no URL printed: %q", out.String())
 	}
 	var cust watcher.Customer
+	client := demoLogin(t, out, url) // the demo has accounts: log in as its admin
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "api/customers/demo.reboot")
+		resp, err := client.Get(url + "api/customers/demo.reboot")
 		if err == nil {
 			json.NewDecoder(resp.Body).Decode(&cust)
 			resp.Body.Close()

@@ -83,6 +83,13 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Logging in is part of the demo too: an admin whose password is
+	// printed once, below.
+	adminPW, err := demoAdmin(ctx, d)
+	if err != nil {
+		d.close()
+		return err
+	}
 	url := "http://" + d.HTTPAddr() + "/"
 	fmt.Fprintf(stdout, `authwatch demo is running.
 
@@ -95,6 +102,7 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
   Ctrl-C stops everything.
   RouterOS API (simulated) for bras-norte on %s
 `, url, url, demo.RebootLogin, url, demo.PasswordLogin, d.RADIUSAddr(), secret, cfg.Store.Path, router.Addr())
+	fmt.Fprintf(stdout, "  Log in as %s with the password %s (shown only now)\n", demoAdminName, adminPW)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx) })

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"authwatch/watcher/routeros"
 )
@@ -30,6 +31,7 @@ type Config struct {
 	Probe    Probe      `toml:"probe"`
 	Outage   Outage     `toml:"outage"`
 	Log      Log        `toml:"log"`
+	Auth     Auth       `toml:"auth"`
 }
 
 // RouterOS is one MikroTik router followed over its API (see
@@ -97,7 +99,47 @@ type Outage struct {
 // HTTP is the web page and API.
 type HTTP struct {
 	Listen string `toml:"listen"`
+	// Auth requires agents to log in (default). false is desk mode: no
+	// accounts, every request acts as a local admin; accepted only when
+	// Listen is a loopback address.
+	Auth bool `toml:"auth"`
+	// TLSCert and TLSKey are PEM files; with both set the page is served
+	// over HTTPS.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// PublicURLs are the addresses agents open the page at, when it is not
+	// the listen address (a reverse proxy, a name): the browser origins
+	// allowed to use the API and the websocket.
+	PublicURLs []string `toml:"public_urls"`
 }
+
+// TLS reports whether the page is served over HTTPS.
+func (h HTTP) TLS() bool { return h.TLSCert != "" }
+
+// Auth is the accounts' sessions, the login rate limit and the trusted
+// reverse proxy.
+type Auth struct {
+	// SessionIdle ends a web session unused for that long; SessionMax ends
+	// any session that old.
+	SessionIdle Duration `toml:"session_idle"`
+	SessionMax  Duration `toml:"session_max"`
+	// ProxyHeader names the account of requests coming from
+	// TrustedProxies (an SSO in front); "" disables it.
+	ProxyHeader string `toml:"proxy_header"`
+	// TrustedProxies are the reverse proxies (IPs or CIDRs) believed about
+	// ProxyHeader, X-Forwarded-For and X-Forwarded-Proto.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// Failed logins allowed per user name and per client address within
+	// LoginWindow, before logins are refused until the window ends.
+	LoginFailuresPerUser    int      `toml:"login_failures_per_user"`
+	LoginFailuresPerAddress int      `toml:"login_failures_per_address"`
+	LoginWindow             Duration `toml:"login_window"`
+
+	proxies []netip.Prefix
+}
+
+// TrustedPrefixes returns TrustedProxies parsed.
+func (a Auth) TrustedPrefixes() []netip.Prefix { return a.proxies }
 
 // Store is where events are kept.
 type Store struct {
@@ -186,13 +228,15 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // Defaults returns a Config with every default filled in and no NAS.
 func Defaults() Config {
 	return Config{
-		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:   HTTP{Listen: "127.0.0.1:8080", Auth: true},
 		Store:  Store{Driver: "sqlite", Path: "/var/lib/authwatch/authwatch.db", Synchronous: "full", Retention: Duration(90 * 24 * time.Hour), CheckpointInterval: Duration(5 * time.Minute)},
 		RADIUS: RADIUS{Listen: "0.0.0.0:1813", DuplicateWindow: Duration(30 * time.Second)},
 		Watch:  Watch{Timeout: Duration(5 * time.Minute)},
 		Probe:  Probe{Enabled: true, Ports: []int{80, 8080}, Timeout: Duration(3 * time.Second)},
 		Outage: Outage{Sessions: 20, Window: Duration(time.Minute)},
 		Log:    Log{Level: "info", Format: "text"},
+		Auth: Auth{SessionIdle: Duration(2 * time.Hour), SessionMax: Duration(12 * time.Hour),
+			LoginFailuresPerUser: 5, LoginFailuresPerAddress: 20, LoginWindow: Duration(15 * time.Minute)},
 	}
 }
 
@@ -237,7 +281,12 @@ func (c *Config) Validate() error {
 	}
 	if err := checkHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%v", err)
+	} else if !c.HTTP.Auth && !IsLoopback(c.HTTP.Listen) {
+		// Desk mode: no accounts, so nobody but this machine's user may connect.
+		errs = append(errs, fmt.Errorf("http.auth = false is only allowed when http.listen is a loopback address (127.0.0.1, ::1, localhost), not %q", c.HTTP.Listen))
 	}
+	c.validateHTTPS(bad)
+	c.validateAuth(bad)
 	switch c.Store.Driver {
 	case "sqlite":
 		if c.Store.Path == "" {
@@ -246,6 +295,9 @@ func (c *Config) Validate() error {
 	case "postgres":
 		if c.Store.DSN == "" {
 			bad("store.dsn", "required with driver = \"postgres\"")
+		} else if _, err := pgconn.ParseConfig(c.Store.DSN.Reveal()); err != nil {
+			// Not err itself: it quotes the DSN, password and all at times.
+			bad("store.dsn", "not a PostgreSQL connection string (a postgres:// URL or key=value pairs)")
 		}
 	default:
 		bad("store.driver", "must be \"sqlite\" or \"postgres\", not %q", c.Store.Driver)

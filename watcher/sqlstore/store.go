@@ -20,18 +20,22 @@ import (
 
 // Options say which database to open.
 type Options struct {
-	Driver      string // "sqlite" (default)
+	Driver      string // "sqlite" (default) or "postgres"
 	Path        string // SQLite file
 	Synchronous string // SQLite: "full" (default) or "normal"
-	Logger      *slog.Logger
+	// DSN is PostgreSQL's connection string (a URL or key=value pairs, as
+	// libpq and pgx read them).
+	DSN    string
+	Logger *slog.Logger
 }
 
 // Store is a watcher.Store in a SQL database.
 type Store struct {
 	d   dialect
-	w   *sqlx.DB // the one writer connection
-	r   *sqlx.DB // readers
+	w   *sqlx.DB // SQLite: the one writer connection; PostgreSQL: the pool
+	r   *sqlx.DB // readers (PostgreSQL: the same pool as w)
 	log *slog.Logger
+	dsn string // PostgreSQL: for the Follower's and the Locks' own connections
 
 	mu      sync.Mutex // serialises writes; guards the fields below
 	lastSeq int64      // seqInWriter dialects: highest seq committed
@@ -48,6 +52,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if d.name == "postgres" {
+		return openPostgres(ctx, d, o)
 	}
 	if o.Path == "" {
 		return nil, errors.New("sqlstore: no path for the SQLite file")
@@ -79,12 +86,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, opts ...goose.ProviderOption) error {
 	fsys, err := s.d.migrations()
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(s.d.goose, s.w.DB, fsys)
+	p, err := goose.NewProvider(s.d.goose, s.w.DB, fsys, opts...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
@@ -106,7 +113,7 @@ func (s *Store) Close() error {
 		st.Close()
 	}
 	var errs []error
-	if s.r != nil {
+	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}
 	errs = append(errs, s.w.Close())
@@ -131,6 +138,9 @@ const rowsPerInsert = 128
 func (s *Store) Append(ctx context.Context, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
+	}
+	if !s.d.seqInWriter {
+		return s.appendPostgres(ctx, evs)
 	}
 	args := make([]any, 0, 11*min(len(evs), rowsPerInsert))
 	s.mu.Lock()
@@ -182,6 +192,16 @@ func (s *Store) Append(ctx context.Context, evs []Event) error {
 		evs[i].Seq = s.lastSeq
 	}
 	return nil
+}
+
+// writer takes the single-writer lock where the dialect has a single writer
+// (SQLite) and returns its release; PostgreSQL takes concurrent writes.
+func (s *Store) writer() (unlock func()) {
+	if !s.d.seqInWriter {
+		return func() {}
+	}
+	s.mu.Lock()
+	return s.mu.Unlock
 }
 
 // insertStmt returns the cached INSERT for n rows; s.mu must be held.
@@ -330,8 +350,13 @@ func (s *Store) FindLogins(ctx context.Context, f watcher.Find) ([]string, error
 	var args []any
 	switch f.Field {
 	case "login":
-		// A range on the (login, seq) index: "prefix" <= login < "prefix\xff".
-		where, args = "login >= ? AND login < ? AND login <> ''", []any{f.Value, f.Value + "\xff"}
+		// A range on the (login, seq) index: "prefix" <= login < "prefix\xff"
+		// (or its PostgreSQL equivalent, see dialect.loginBelow).
+		if below, ok := s.d.loginBelow(f.Value); ok {
+			where, args = "login >= ? AND login < ? AND login <> ''", []any{f.Value, below}
+		} else {
+			where, args = "login >= ? AND login <> ''", []any{f.Value}
+		}
 	case "mac", "ip":
 		if f.Value == "" {
 			return nil, nil // an absent MAC or IP matches nobody
@@ -366,9 +391,9 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	q := s.w.Rebind("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ? ORDER BY at LIMIT ?)")
 	for {
-		s.mu.Lock()
+		unlock := s.writer()
 		res, err := s.w.ExecContext(ctx, q, before.UnixMicro(), pruneChunk)
-		s.mu.Unlock()
+		unlock()
 		if err != nil {
 			return total, fmt.Errorf("sqlstore: prune: %w", err)
 		}
@@ -387,11 +412,13 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 
 // SaveCheckpoint keeps one serialised state and the seq it reflects.
 func (s *Store) SaveCheckpoint(ctx context.Context, seq int64, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, err := s.w.ExecContext(ctx, s.w.Rebind(`INSERT INTO state_checkpoint (id, seq, data, saved_at) VALUES (1, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data, saved_at = excluded.saved_at`),
-		seq, data, time.Now().UnixMicro())
+	defer s.writer()()
+	q := `INSERT INTO state_checkpoint (id, seq, data, saved_at) VALUES (1, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data, saved_at = excluded.saved_at`
+	if s.d.keepNewestCheckpoint {
+		q += " WHERE state_checkpoint.seq <= excluded.seq"
+	}
+	_, err := s.w.ExecContext(ctx, s.w.Rebind(q), seq, data, time.Now().UnixMicro())
 	if err != nil {
 		return fmt.Errorf("sqlstore: save checkpoint: %w", err)
 	}

@@ -11,7 +11,10 @@ import (
 
 	"authwatch/watcher"
 	"authwatch/watcher/sqlstore"
+	"authwatch/watcher/sqlstore/pgtest"
 )
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // backend opens a fresh store; reopen opens the same database again, as a
 // restarted daemon would.
@@ -27,6 +30,21 @@ func backends() []backend {
 			path := filepath.Join(t.TempDir(), "authwatch.db")
 			open := func() *sqlstore.Store {
 				s, err := sqlstore.Open(context.Background(), sqlstore.Options{Driver: "sqlite", Path: path})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+			return open(), open
+		},
+	}, {
+		// A throwaway PostgreSQL server (see pgtest), a fresh database per test.
+		name: "postgres",
+		open: func(t *testing.T) (*sqlstore.Store, func() *sqlstore.Store) {
+			dsn := pgtest.DSN(t)
+			open := func() *sqlstore.Store {
+				s, err := sqlstore.Open(context.Background(), sqlstore.Options{Driver: "postgres", DSN: dsn})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -188,6 +206,39 @@ func TestFindLogins(t *testing.T) {
 	})
 }
 
+// TestFindLoginsByUnicodePrefix: logins are UTF-8, and a prefix search must
+// neither miss accented ones nor take a neighbour.
+func TestFindLoginsByUnicodePrefix(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, _ func() *sqlstore.Store) {
+		ctx := context.Background()
+		var evs []watcher.Event
+		for i, login := range []string{"joão", "joãozinho", "joä", "joa", "João", "érica"} {
+			evs = append(evs, ev(login, watcher.SessionStart, t0.Add(time.Duration(i)*time.Second)))
+		}
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			prefix string
+			want   []string
+		}{
+			{"joã", []string{"joãozinho", "joão"}},
+			{"joão", []string{"joãozinho", "joão"}},
+			{"é", []string{"érica"}},
+			{"J", []string{"João"}},
+		}
+		for _, tt := range tests {
+			got, err := s.FindLogins(ctx, watcher.Find{Field: "login", Value: tt.prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("prefix %q: got %q, want %q", tt.prefix, got, tt.want)
+			}
+		}
+	})
+}
+
 func TestPrune(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, _ func() *sqlstore.Store) {
 		ctx := context.Background()
@@ -272,28 +323,38 @@ func TestCheckpointAndRebuild(t *testing.T) {
 }
 
 func BenchmarkAppend(b *testing.B) {
-	for _, batch := range []int{1, 64, 512} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			s, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(b.TempDir(), "b.db")})
-			if err != nil {
+	for _, bk := range []string{"sqlite", "postgres"} {
+		for _, batch := range []int{1, 64, 512} {
+			benchmarkAppend(b, bk, batch)
+		}
+	}
+}
+
+func benchmarkAppend(b *testing.B, backend string, batch int) {
+	b.Run(fmt.Sprintf("%s/batch=%d", backend, batch), func(b *testing.B) {
+		o := sqlstore.Options{Path: filepath.Join(b.TempDir(), "b.db"), Logger: quiet()}
+		if backend == "postgres" {
+			o = sqlstore.Options{Driver: "postgres", DSN: pgtest.DSN(b), Logger: quiet()}
+		}
+		s, err := sqlstore.Open(context.Background(), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		evs := make([]watcher.Event, batch)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for j := range evs {
+				evs[j] = watcher.Event{At: t0, Login: fmt.Sprintf("user%05d", (i*batch+j)%50000), Kind: watcher.SessionUpdate,
+					Source: "radius", NAS: "bras-centro", SessionID: "81a0000f", MAC: "AA:BB:CC:DD:EE:FF", IP: "100.64.3.7",
+					Detail: &watcher.Detail{InputOctets: 123456789, OutputOctets: 987654321, SessionTime: 3600, NASPortID: "ether1"}}
+			}
+			if err := s.Append(context.Background(), evs); err != nil {
 				b.Fatal(err)
 			}
-			defer s.Close()
-			evs := make([]watcher.Event, batch)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for j := range evs {
-					evs[j] = watcher.Event{At: t0, Login: fmt.Sprintf("user%05d", (i*batch+j)%50000), Kind: watcher.SessionUpdate,
-						Source: "radius", NAS: "bras-centro", SessionID: "81a0000f", MAC: "AA:BB:CC:DD:EE:FF", IP: "100.64.3.7",
-						Detail: &watcher.Detail{InputOctets: 123456789, OutputOctets: 987654321, SessionTime: 3600, NASPortID: "ether1"}}
-				}
-				if err := s.Append(context.Background(), evs); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
-		})
-	}
+		}
+		b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+	})
 }
 
 func TestWatches(t *testing.T) {

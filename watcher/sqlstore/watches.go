@@ -26,8 +26,7 @@ func (r watchRow) record() watcher.WatchRecord {
 
 // SaveWatch inserts or replaces a watch.
 func (s *Store) SaveWatch(ctx context.Context, r watcher.WatchRecord) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.writer()()
 	_, err := s.w.ExecContext(ctx, s.w.Rebind(`INSERT INTO watches (id, login, active, started, data) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET active = excluded.active, data = excluded.data`),
 		r.ID, r.Login, r.Active, r.Started.UnixMicro(), string(r.Data))

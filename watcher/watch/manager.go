@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,7 +44,14 @@ type Options struct {
 	State    *watcher.State
 	Recorder Recorder
 	Prober   *probe.Prober // nil: the CPE is not probed, online ends a watch
-	Outages  *OutageDetector
+	// Lead, when set, is asked before each probe of a watch's CPE: several
+	// instances sharing one database may run the same watch, and only the
+	// one Lead says yes to probes it (the others ask again at the next
+	// pause, and take over if it goes away). Unlead is told when this
+	// instance stops probing the watch. Nil: this instance always probes.
+	Lead    func(ctx context.Context, watchID string) bool
+	Unlead  func(watchID string)
+	Outages *OutageDetector
 	// Notify is told every change of a watch (a copy, safe to keep).
 	Notify func(View)
 	// NotifyOutage is told of every new outage notice and the logins it
@@ -245,6 +253,30 @@ func (m *Manager) ForLogin(login string) []View {
 	return out
 }
 
+// Running returns every running watch, oldest first: the supervisor's list
+// of customers being followed right now.
+func (m *Manager) Running() []View {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	out := make([]View, 0, len(m.active))
+	for _, w := range m.active {
+		if w.Active() {
+			out = append(out, m.view(w, now))
+		}
+	}
+	slices.SortFunc(out, func(a, b View) int { return a.Started.Compare(b.Started) })
+	return out
+}
+
+// Outages returns the mass-outage notices in force at now, newest first, so
+// that a page opened after the notice was raised still shows it.
+func (m *Manager) Outages(now time.Time) []Outage {
+	out := m.o.Outages.Active(now)
+	slices.SortFunc(out, func(a, b Outage) int { return b.Since.Compare(a.Since) })
+	return out
+}
+
 // Cancel ends a running watch at an agent's request; an ended one is
 // returned as it is.
 func (m *Manager) Cancel(ctx context.Context, id string) (View, error) {
@@ -401,6 +433,9 @@ func (m *Manager) probeLoop(ctx context.Context, id, login, ip string) {
 		m.mu.Lock()
 		delete(m.probing, id)
 		m.mu.Unlock()
+		if m.o.Unlead != nil {
+			m.o.Unlead(id)
+		}
 	}()
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
@@ -415,17 +450,19 @@ func (m *Manager) probeLoop(ctx context.Context, id, login, ip string) {
 		if !running {
 			return
 		}
-		ev, err := m.o.Prober.Probe(ctx, login, addr)
-		switch {
-		case errors.Is(err, probe.ErrNotAllowed):
-			m.log.Info("watch: session IP not in [probe] allow; not probing", "watch", id, "ip", ip)
-			return
-		case err == nil:
-			if _, err := m.o.Recorder.Commit(ctx, ev); err != nil && ctx.Err() == nil {
-				m.log.Error("watch: recording probe result failed", "watch", id, "err", err)
-			}
-			if ev.Kind == watcher.HTTPUp {
+		if m.o.Lead == nil || m.o.Lead(ctx, id) {
+			ev, err := m.o.Prober.Probe(ctx, login, addr)
+			switch {
+			case errors.Is(err, probe.ErrNotAllowed):
+				m.log.Info("watch: session IP not in [probe] allow; not probing", "watch", id, "ip", ip)
 				return
+			case err == nil:
+				if _, err := m.o.Recorder.Commit(ctx, ev); err != nil && ctx.Err() == nil {
+					m.log.Error("watch: recording probe result failed", "watch", id, "err", err)
+				}
+				if ev.Kind == watcher.HTTPUp {
+					return
+				}
 			}
 		}
 		t := time.NewTimer(pause)

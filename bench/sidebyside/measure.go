@@ -1,0 +1,303 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"authwatch/internal/load"
+)
+
+// sustainFraction: a rate is sustained when at least this fraction of it is
+// acked per second.
+var sustainFraction = 0.97
+
+// ackP99Target is the issue's target for ack latency at the sustained rate.
+const ackP99Target = 10.0 // ms
+
+// server is one contender of the accounting comparison.
+type server struct {
+	Name    string
+	Storage string
+	Durable string
+	start   func(*bench, string) (*proc, error)
+}
+
+var servers = []server{
+	{Name: "authwatch", Storage: "SQLite (WAL), group commit", Durable: "yes: answer after the commit's fsync (synchronous=FULL)",
+		start: func(b *bench, n string) (*proc, error) { return b.startAuthwatch(n) }},
+	{Name: "FreeRADIUS", Storage: "`detail` file", Durable: "no: answer after write(2), no fsync",
+		start: func(b *bench, n string) (*proc, error) { return b.startFreeRADIUS(n, false) }},
+	{Name: "FreeRADIUS", Storage: "`rlm_sql` → SQLite", Durable: "yes: one autocommit (fsync) per query, SQLite's defaults",
+		start: func(b *bench, n string) (*proc, error) { return b.startFreeRADIUS(n, true) }},
+}
+
+// step is one load run against a fresh server.
+type step struct {
+	Rep     *load.Report
+	CPU     float64 // server CPU seconds during the run
+	Written int64   // bytes the server wrote to storage during the run
+	LoadAvg string  // 1-minute load average before the run
+	// authwatch only, from /metrics: commits and their mean size and time.
+	Commits      float64
+	MeanBatch    float64
+	MeanCommitMS float64
+}
+
+// storeMetrics reads the group-commit figures from authwatch's /metrics.
+func (s *step) storeMetrics(p *proc) {
+	if p.http == "" {
+		return
+	}
+	n, err1 := metric(p, "authwatch_store_commit_seconds_count")
+	sec, err2 := metric(p, "authwatch_store_commit_seconds_sum")
+	evs, err3 := metric(p, "authwatch_store_batch_events_sum")
+	if err1 != nil || err2 != nil || err3 != nil || n == 0 {
+		return
+	}
+	s.Commits, s.MeanBatch, s.MeanCommitMS = n, evs/n, sec/n*1000
+}
+
+func (s step) sustained() bool {
+	r := s.Rep
+	return r.Lost == 0 && r.Aborted == 0 && r.AckedPerSec >= sustainFraction*r.Rate && r.AckLatency.P99MS < ackP99Target
+}
+
+type accountingResult struct {
+	Server    server
+	Peak      step
+	Sustained *step  // the highest rate sustained, if any
+	Ladder    []step // every open-loop rate tried
+}
+
+// run starts a fresh server, runs one load against it and stops it.
+func (b *bench) run(s server, name string, args ...string) (step, error) {
+	p, err := s.start(b, name)
+	if err != nil {
+		return step{}, err
+	}
+	defer p.stop()
+	la := loadAvg()
+	cpu0, w0 := p.cpuSeconds(), p.written()
+	rep, err := b.runLoad(p, args...)
+	if err != nil {
+		return step{}, err
+	}
+	st := step{Rep: rep, CPU: p.cpuSeconds() - cpu0, Written: p.written() - w0, LoadAvg: la}
+	st.storeMetrics(p)
+	return st, nil
+}
+
+func (b *bench) accounting() ([]accountingResult, error) {
+	dur := b.step.String()
+	var out []accountingResult
+	for i, s := range servers {
+		name := fmt.Sprintf("acct-%d", i)
+		b.logf("%s %s: closed loop, 64 in flight, %s", s.Name, s.Storage, dur)
+		peak, err := b.run(s, name+"-peak", append([]string{"-concurrency", "64", "-duration", dur}, commonLoad...)...)
+		if err != nil {
+			return nil, err
+		}
+		b.logf("  peak %.0f acked/s, p99 %.2f ms, lost %d", peak.Rep.AckedPerSec, peak.Rep.AckLatency.P99MS, peak.Rep.Lost)
+		res := accountingResult{Server: s, Peak: peak}
+		// Open loop from 90 % of the peak: up to the peak when that holds,
+		// down by a fifth at a time when it does not.
+		rate := roundRate(0.9 * peak.Rep.AckedPerSec)
+		for try := 0; try < 8 && rate >= 10; try++ {
+			b.logf("  open loop at %.0f/s", rate)
+			st, err := b.run(s, fmt.Sprintf("%s-rate%d", name, try), append([]string{"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", dur}, commonLoad...)...)
+			if err != nil {
+				return nil, err
+			}
+			res.Ladder = append(res.Ladder, st)
+			b.logf("    acked %.0f/s, p99 %.2f ms, lost %d: sustained %v", st.Rep.AckedPerSec, st.Rep.AckLatency.P99MS, st.Rep.Lost, st.sustained())
+			if st.sustained() {
+				if res.Sustained == nil || st.Rep.Rate > res.Sustained.Rep.Rate {
+					res.Sustained = &st
+				}
+				if try == 0 {
+					// 90 % held: see whether the peak itself does.
+					rate = roundRate(peak.Rep.AckedPerSec)
+					if rate > st.Rep.Rate {
+						continue
+					}
+				}
+				break
+			}
+			if res.Sustained != nil {
+				break // the step above 90 % failed; 90 % stands
+			}
+			rate = roundRate(rate * 0.8)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// roundRate rounds to two significant digits, so that rates read well.
+func roundRate(r float64) float64 {
+	if r <= 0 {
+		return 0
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(r))-1)
+	return math.Floor(r/mag) * mag
+}
+
+type wsRow struct {
+	Label string
+	Step  step
+}
+
+// websocket measures event-to-websocket latency while authwatch ingests
+// 5,000 requests/s from 1,000 customers.
+func (b *bench) websocket() ([]wsRow, error) {
+	cases := []struct {
+		label            string
+		logins, firehose int
+	}{
+		{"1 (firehose: every event)", 0, 1},
+		{"1 (one customer)", 1, 0},
+		{"100 (one customer each)", 100, 0},
+		{"1,000 (one customer each)", 1000, 0},
+		{"1,000 (one customer each) + 1 firehose", 1000, 1},
+	}
+	var rows []wsRow
+	for i, c := range cases {
+		b.logf("websocket: %s at 5000 req/s for %s", c.label, b.step)
+		p, err := b.startAuthwatch(fmt.Sprintf("ws-%d", i))
+		if err != nil {
+			return nil, err
+		}
+		la := loadAvg()
+		cpu0, w0 := p.cpuSeconds(), p.written()
+		rep, err := b.runLoad(p, "-rate", "5000", "-duration", b.step.String(), "-nas", "4", "-customers", "1000",
+			"-retry", "1s", "-tries", "3",
+			"-ws", "http://"+p.http, "-ws-logins", strconv.Itoa(c.logins), "-ws-firehose", strconv.Itoa(c.firehose))
+		st := step{Rep: rep, CPU: p.cpuSeconds() - cpu0, Written: p.written() - w0, LoadAvg: la}
+		st.storeMetrics(p)
+		p.stop()
+		if err != nil {
+			return nil, err
+		}
+		if rep.WS == nil {
+			return nil, fmt.Errorf("websocket run without a websocket report")
+		}
+		b.logf("  event→ws p50 %.2f p99 %.2f ms; received %d/%d", rep.WS.Latency.P50MS, rep.WS.Latency.P99MS, rep.WS.Received, rep.WS.Expected)
+		rows = append(rows, wsRow{Label: c.label, Step: st})
+	}
+	return rows, nil
+}
+
+type memRow struct {
+	Label    string
+	Sessions float64
+	RSS, HWM int64 // KiB
+	Took     time.Duration
+}
+
+// memory measures authwatch's RSS empty, with 100,000 open sessions, and
+// with the same sessions after a restart (state rebuilt from the store).
+func (b *bench) memory() ([]memRow, error) {
+	const sessions = 100000
+	p, err := b.startAuthwatch("memory")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { p.stop() }()
+	row := func(label string, took time.Duration) (memRow, error) {
+		time.Sleep(2 * time.Second) // let the last commits and the GC settle
+		n, err := metric(p, "authwatch_sessions_open")
+		if err != nil {
+			return memRow{}, err
+		}
+		rss, hwm, err := p.memory()
+		return memRow{Label: label, Sessions: n, RSS: rss, HWM: hwm, Took: took}, err
+	}
+	var rows []memRow
+	r, err := row("just started, empty store", 0)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, r)
+
+	b.logf("memory: %d Starts", sessions)
+	start := time.Now()
+	rep, err := b.runLoad(p, "-concurrency", "64", "-requests", strconv.Itoa(sessions), "-nas", "4",
+		"-customers", strconv.Itoa(sessions), "-mix", "start=1,interim=0,stop=0", "-retry", "1s", "-tries", "3")
+	if err != nil {
+		return nil, err
+	}
+	if rep.Acked != sessions {
+		return nil, fmt.Errorf("memory: %d of %d Starts acked", rep.Acked, sessions)
+	}
+	if r, err = row(fmt.Sprintf("after %d Starts (%d customers online)", sessions, sessions), time.Since(start)); err != nil {
+		return nil, err
+	}
+	rows = append(rows, r)
+
+	b.logf("memory: restart")
+	start = time.Now()
+	if p, err = b.restart(p); err != nil {
+		return nil, err
+	}
+	if r, err = row("restarted: state rebuilt from checkpoint + store", time.Since(start)); err != nil {
+		return nil, err
+	}
+	rows = append(rows, r)
+	return rows, nil
+}
+
+// machineInfo says where the numbers come from.
+type machineInfo struct {
+	CPU, Cores, Memory, Kernel, OS                   string
+	Authwatch, Go, ModerncSQLite, FreeRADIUS, SQLite string
+}
+
+func machine(bin string) machineInfo {
+	m := machineInfo{Cores: strconv.Itoa(runtime.NumCPU()), Go: runtime.Version()}
+	if out, err := exec.Command("lscpu").Output(); err == nil {
+		for line := range strings.SplitSeq(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, "Model name:"); ok {
+				m.CPU = strings.TrimSpace(v)
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				m.Memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+			}
+		}
+	}
+	if out, err := exec.Command("uname", "-r").Output(); err == nil {
+		m.Kernel = strings.TrimSpace(string(out))
+	}
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+				m.OS = strings.Trim(v, `"`)
+			}
+		}
+	}
+	if out, err := exec.Command(bin, "version").Output(); err == nil {
+		m.Authwatch = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("go", "version", "-m", bin).Output(); err == nil {
+		for line := range strings.SplitSeq(string(out), "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "dep" && f[1] == "modernc.org/sqlite" {
+				m.ModerncSQLite = f[2]
+			}
+		}
+	}
+	m.FreeRADIUS = freeRADIUSVersion()
+	if out, err := exec.Command("sqlite3", "--version").Output(); err == nil {
+		m.SQLite = strings.Fields(string(out))[0]
+	}
+	return m
+}
