@@ -19,6 +19,7 @@ import (
 	"authwatch/internal/config"
 	"authwatch/radius"
 	"authwatch/watcher"
+	"authwatch/watcher/frlog"
 	"authwatch/watcher/probe"
 	"authwatch/watcher/routeros"
 	"authwatch/watcher/sqlstore"
@@ -40,6 +41,9 @@ type Daemon struct {
 
 	radiusConn net.PacketConn
 	radius     *radius.Listener
+	proxyConn  net.PacketConn // nil unless [proxy] listen is set
+	proxy      *radius.Proxy  // nil unless [proxy] has upstreams
+	logs       []*frlog.Source
 	routers    *routerSet
 	watches    *watch.Manager
 	httpLn     net.Listener
@@ -143,11 +147,29 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	if err != nil {
 		return nil, fmt.Errorf("radius: listen %s: %w", cfg.RADIUS.Listen, err)
 	}
-	d.radius, err = radius.NewListener(d.radiusConn, radiusClients(cfg.NAS), d.rec, radius.Options{
-		Workers: cfg.RADIUS.Workers, DuplicateWindow: cfg.RADIUS.DuplicateWindow.D(), Logger: log,
-	})
+	acctOpts := radius.Options{Workers: cfg.RADIUS.Workers, DuplicateWindow: cfg.RADIUS.DuplicateWindow.D(), Logger: log}
+	if cfg.Proxy.Enabled() {
+		if cfg.Proxy.Listen != "" {
+			if d.proxyConn, err = net.ListenPacket("udp", cfg.Proxy.Listen); err != nil {
+				return nil, fmt.Errorf("proxy: listen %s: %w", cfg.Proxy.Listen, err)
+			}
+		}
+		d.proxy, err = radius.NewProxy(d.proxyConn, radiusClients(cfg.NAS), d.rec, cfg.Proxy, radius.ProxyOptions{
+			Workers: cfg.RADIUS.Workers, DuplicateWindow: cfg.RADIUS.DuplicateWindow.D(), Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Proxy.ForwardAccounting {
+			acctOpts.Forward = d.proxy
+		}
+	}
+	d.radius, err = radius.NewListener(d.radiusConn, radiusClients(cfg.NAS), d.rec, acctOpts)
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range cfg.FreeRADIUSLog {
+		d.logs = append(d.logs, frlog.New(c, d.rec, st, log))
 	}
 
 	if d.auth, err = newAuth(cfg, st, log); err != nil {
@@ -162,6 +184,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 			webui.RecorderCheck(d.rec),
 			webui.InfoCheck("radius", func() any { return d.radius.Stats() }),
 			webui.InfoCheck("routeros", func() any { return d.routerStatus() }),
+			webui.InfoCheck("proxy", func() any {
+				if d.proxy == nil {
+					return nil
+				}
+				return d.proxy.Stats()
+			}),
+			webui.InfoCheck("freeradius_log", func() any {
+				out := make([]frlog.Status, len(d.logs))
+				for i, l := range d.logs {
+					out[i] = l.Status()
+				}
+				return out
+			}),
 		}, d.shared.checks()...),
 	})
 	if err != nil {
@@ -178,7 +213,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 func radiusClients(nas []config.NAS) []radius.Client {
 	out := make([]radius.Client, len(nas))
 	for i, n := range nas {
-		out[i] = radius.Client{Name: n.Name, Prefix: n.Prefix(), Secret: []byte(n.Secret.Reveal())}
+		out[i] = radius.Client{Name: n.Name, Prefix: n.Prefix(), Secret: []byte(n.Secret.Reveal()),
+			AllowMissingMessageAuthenticator: n.RequireMessageAuthenticator != nil && !*n.RequireMessageAuthenticator}
 	}
 	return out
 }
@@ -198,6 +234,12 @@ func (d *Daemon) Reload(path string) error {
 	if err := d.radius.SetClients(radiusClients(cfg.NAS)); err != nil {
 		d.log.Error("reload: NAS list refused; keeping the running one", "err", err)
 		return err
+	}
+	if d.proxy != nil {
+		if err := d.proxy.SetClients(radiusClients(cfg.NAS)); err != nil {
+			d.log.Error("reload: NAS list refused by the proxy", "err", err)
+			return err
+		}
 	}
 	added, removed, kept := d.routers.apply(cfg.RouterOS)
 	if cfg.HTTP.Listen != d.cfg.HTTP.Listen || cfg.RADIUS.Listen != d.cfg.RADIUS.Listen || cfg.Store != d.cfg.Store {
@@ -234,6 +276,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.radius.Run(gctx) })
+	if d.proxy != nil {
+		g.Go(func() error { return d.proxy.Run(gctx) })
+	}
+	for _, l := range d.logs {
+		g.Go(func() error { return l.Run(gctx) })
+	}
 	g.Go(func() error { return d.routers.run(gctx) })
 	g.Go(func() error { return d.watches.Run(gctx) })
 	g.Go(func() error { return d.serveHTTP(gctx) })
@@ -340,10 +388,25 @@ func (d *Daemon) close() {
 	if d.radiusConn != nil {
 		d.radiusConn.Close()
 	}
+	if d.proxy != nil {
+		d.proxy.Close()
+	}
+	if d.proxyConn != nil {
+		d.proxyConn.Close()
+	}
 	d.shared.close()
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {
 			d.log.Error("store: close", "err", err)
 		}
 	}
+}
+
+// ProxyAddr is the address of proxy mode's Access-Request listener ("" when
+// it is off).
+func (d *Daemon) ProxyAddr() string {
+	if d.proxyConn == nil {
+		return ""
+	}
+	return d.proxyConn.LocalAddr().String()
 }

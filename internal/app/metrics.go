@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"authwatch/radius"
 	"authwatch/watcher"
 )
 
@@ -89,6 +90,12 @@ var (
 	descRouterRecon   = prometheus.NewDesc("authwatch_routeros_reconnects_total", "RouterOS API reconnections.", []string{"router"}, nil)
 	descRouterBad     = prometheus.NewDesc("authwatch_routeros_malformed_total", "Malformed RouterOS replies and log lines counted and skipped.", []string{"router"}, nil)
 	descRouterSess    = prometheus.NewDesc("authwatch_routeros_sessions", "Active PPP sessions the router lists.", []string{"router"}, nil)
+	descProxyReplies  = prometheus.NewDesc("authwatch_proxy_replies_total", "Access-Request answers relayed to the NAS, by code.", []string{"code"}, nil)
+	descProxyDropped  = prometheus.NewDesc("authwatch_proxy_dropped_total", "Access-Requests left unanswered, by reason.", []string{"reason"}, nil)
+	descUpRequests    = prometheus.NewDesc("authwatch_proxy_upstream_requests_total", "Requests sent to an upstream RADIUS server, by port.", []string{"upstream", "port"}, nil)
+	descUpTimeouts    = prometheus.NewDesc("authwatch_proxy_upstream_timeouts_total", "Requests an upstream left unanswered after every try.", []string{"upstream", "port"}, nil)
+	descUpDead        = prometheus.NewDesc("authwatch_proxy_upstream_dead", "1 while an upstream is skipped as dead.", []string{"upstream", "port"}, nil)
+	descUpLatency     = prometheus.NewDesc("authwatch_proxy_upstream_latency_seconds", "Time from the first try to the upstream's verified answer.", []string{"upstream", "port"}, nil)
 )
 
 // daemonCollector reads the parts' own counters at scrape time.
@@ -97,7 +104,8 @@ type daemonCollector struct{ d *Daemon }
 func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRadiusPackets, descRadiusAcked, descRadiusDropped, descRadiusDupes, descRadiusBadAttr,
 		descWSClients, descWSCutoffs, descCustomers, descOnline, descSessions, descQueued,
-		descRouterUp, descRouterRecon, descRouterBad, descRouterSess} {
+		descRouterUp, descRouterRecon, descRouterBad, descRouterSess,
+		descProxyReplies, descProxyDropped, descUpRequests, descUpTimeouts, descUpDead, descUpLatency} {
 		ch <- d
 	}
 }
@@ -131,6 +139,34 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSessions, float64(ss.Sessions))
 	gauge(descQueued, float64(c.d.rec.Stats().Queued))
 
+	if c.d.proxy != nil {
+		ps := c.d.proxy.Stats()
+		for code, n := range ps.Replies {
+			counter(descProxyReplies, float64(n), code)
+		}
+		for reason, n := range ps.Dropped {
+			counter(descProxyDropped, float64(n), reason)
+		}
+		for _, u := range ps.Upstreams {
+			for port, p := range map[string]*radius.PoolStats{"auth": u.Auth, "acct": u.Acct} {
+				if p == nil {
+					continue
+				}
+				counter(descUpRequests, float64(p.Requests), u.Name, port)
+				counter(descUpTimeouts, float64(p.Timeouts), u.Name, port)
+				dead := 0.0
+				if p.Dead {
+					dead = 1
+				}
+				gauge(descUpDead, dead, u.Name, port)
+				buckets := make(map[float64]uint64, len(p.Latency.Bounds))
+				for i, b := range p.Latency.Bounds {
+					buckets[b] = uint64(p.Latency.Buckets[i])
+				}
+				ch <- prometheus.MustNewConstHistogram(descUpLatency, uint64(p.Latency.Count), p.Latency.Sum, buckets, u.Name, port)
+			}
+		}
+	}
 	for _, r := range c.d.routerStatus() {
 		up := 0.0
 		if r.Connected {

@@ -16,6 +16,8 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"authwatch/radius"
+	"authwatch/watcher/frlog"
 	"authwatch/watcher/routeros"
 )
 
@@ -27,11 +29,16 @@ type Config struct {
 	NAS    []NAS  `toml:"nas"`
 	// RouterOS lists MikroTik routers followed over their API.
 	RouterOS []RouterOS `toml:"routeros"`
-	Watch    Watch      `toml:"watch"`
-	Probe    Probe      `toml:"probe"`
-	Outage   Outage     `toml:"outage"`
-	Log      Log        `toml:"log"`
-	Auth     Auth       `toml:"auth"`
+	// Proxy is proxy mode: authwatch in front of the existing RADIUS server.
+	Proxy radius.ProxyConfig `toml:"proxy"`
+	// FreeRADIUSLog lists FreeRADIUS radius.log files followed for their
+	// Login OK / Login incorrect lines.
+	FreeRADIUSLog []frlog.Config `toml:"freeradius_log"`
+	Watch         Watch          `toml:"watch"`
+	Probe         Probe          `toml:"probe"`
+	Outage        Outage         `toml:"outage"`
+	Log           Log            `toml:"log"`
+	Auth          Auth           `toml:"auth"`
 }
 
 // RouterOS is one MikroTik router followed over its API (see
@@ -173,6 +180,9 @@ type NAS struct {
 	Address    string `toml:"address"` // an IP or a CIDR
 	Secret     Secret `toml:"secret"`
 	SecretFile string `toml:"secret_file"`
+	// RequireMessageAuthenticator refuses Access-Requests without a valid
+	// Message-Authenticator in proxy mode (BlastRADIUS); nil means true.
+	RequireMessageAuthenticator *bool `toml:"require_message_authenticator"`
 
 	prefix netip.Prefix
 }
@@ -231,6 +241,7 @@ func Defaults() Config {
 		HTTP:   HTTP{Listen: "127.0.0.1:8080", Auth: true},
 		Store:  Store{Driver: "sqlite", Path: "/var/lib/authwatch/authwatch.db", Synchronous: "full", Retention: Duration(90 * 24 * time.Hour), CheckpointInterval: Duration(5 * time.Minute)},
 		RADIUS: RADIUS{Listen: "0.0.0.0:1813", DuplicateWindow: Duration(30 * time.Second)},
+		Proxy:  radius.DefaultProxyConfig(),
 		Watch:  Watch{Timeout: Duration(5 * time.Minute)},
 		Probe:  Probe{Enabled: true, Ports: []int{80, 8080}, Timeout: Duration(3 * time.Second)},
 		Outage: Outage{Sessions: 20, Window: Duration(time.Minute)},
@@ -352,6 +363,19 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("routeros[%d].name", i), "%q is used twice", r.Name)
 		}
 		routers[r.Name] = true
+	}
+	if err := c.Proxy.Validate(); err != nil {
+		errs = append(errs, err) // its messages name the proxy.* keys
+	}
+	logs := map[string]bool{}
+	for i, l := range c.FreeRADIUSLog {
+		if err := l.Validate(); err != nil {
+			bad(fmt.Sprintf("freeradius_log[%d]", i), "%v", err)
+		}
+		if logs[l.Name] {
+			bad(fmt.Sprintf("freeradius_log[%d].name", i), "%q is used twice", l.Name)
+		}
+		logs[l.Name] = true
 	}
 	if d := c.Watch.Timeout.D(); d < 10*time.Second || d > 2*time.Hour {
 		bad("watch.timeout", "must be between 10s and 2h")

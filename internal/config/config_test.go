@@ -170,3 +170,34 @@ password = "..."
 		t.Errorf("short poll interval: %v", err)
 	}
 }
+
+func TestSourcesFromTheIssues(t *testing.T) {
+	c, err := config.Parse(minimal + `
+[proxy]
+listen = "0.0.0.0:1812"        # Access-Request from the [[nas]] clients
+forward_accounting = true      # relay what [radius] receives, after storing it
+
+[[proxy.upstream]]             # first is primary, the next ones are failover
+address = "10.0.0.5:1812"
+acct_address = "10.0.0.5:1813"
+secret = "upstream-secret"
+
+[[freeradius_log]]
+name = "radius-1"
+path = "/var/log/freeradius/radius.log"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Proxy.Enabled() || !c.Proxy.ForwardAccounting || len(c.FreeRADIUSLog) != 1 || c.FreeRADIUSLog[0].Name != "radius-1" {
+		t.Errorf("proxy %+v, logs %+v", c.Proxy, c.FreeRADIUSLog)
+	}
+	for _, bad := range []struct{ text, key string }{
+		{"[proxy]\nlisten = \"0.0.0.0:1812\"\n[[proxy.upstream]]\naddress = \"nope\"\nsecret = \"s\"\n", "proxy.upstream[0].address"},
+		{"[[freeradius_log]]\nname = \"x\"\npath = \"relative.log\"\n", "freeradius_log[0]"},
+	} {
+		if _, err := config.Parse(minimal + bad.text); err == nil || !strings.Contains(err.Error(), bad.key) {
+			t.Errorf("%q: err %v, want it to name %s", bad.text, err, bad.key)
+		}
+	}
+}
