@@ -15,6 +15,11 @@ const (
 	En   Lang = "en"
 )
 
+// multipleLogins keys the text of an auth_failing verdict whose rejects say
+// the login is already online: the fix is ending the old session, not the
+// password.
+const multipleLogins Verdict = "auth_failing/multiple_logins"
+
 // ParseLang accepts "pt-BR", "pt", "en" (any case); anything else is pt-BR.
 func ParseLang(s string) Lang {
 	if strings.HasPrefix(strings.ToLower(s), "en") {
@@ -28,7 +33,7 @@ type phrases struct {
 	started, startedOffline                 string
 	dropped, rejected, accepted, online     string
 	reachable, unreachable, newDrop, outage string
-	result, running                         string
+	result, running, staleAt                string
 	verdicts                                map[Verdict]string
 	reasons                                 map[string]string
 }
@@ -48,9 +53,11 @@ var text = map[Lang]phrases{
 		outage:         "Aviso: falha em massa no concentrador %s desde %s (%s) — provavelmente não é o equipamento do cliente",
 		result:         "Resultado: %s",
 		running:        "em andamento (%s), etapa: %s",
+		staleAt:        " (em %s, aberta desde %s UTC)",
 		verdicts: map[Verdict]string{
 			OK:                "reinício concluído — autenticou e o equipamento responde, em %s",
 			AuthFailing:       "autenticação falhando — %d rejeições: %s",
+			multipleLogins:    "a sessão antiga ainda está aberta no concentrador (Multiple logins) — %d rejeições; encerre a sessão antiga%s",
 			NoAttempt:         "nenhuma tentativa de autenticação após a queda — verificar o equipamento, a fibra/ONU ou o rádio, não o login",
 			OnlineUnreachable: "autenticou (IP %s), mas o equipamento não responde em HTTP",
 			MACChanged:        "voltou de outro MAC (antes %s, agora %s) — é outro roteador",
@@ -58,7 +65,8 @@ var text = map[Lang]phrases{
 			Cancelled:         "acompanhamento encerrado pelo atendente",
 		},
 		reasons: map[string]string{
-			"wrong password": "senha incorreta", "unknown user": "usuário desconhecido",
+			"wrong password": "senha incorreta", "unknown user": "usuário desconhecido", "no password sent": "nenhuma senha enviada",
+			"already online — an old session is still open (Multiple logins)": "já está online — uma sessão antiga ainda está aberta (Multiple logins)",
 			"rejected by server": "rejeitado pelo servidor", "Lost-Carrier": "sem sinal do roteador: desligado, sem energia ou sem fibra/rádio (Lost-Carrier)",
 			"User-Request": "o próprio roteador desconectou (User-Request)", "Admin-Reset": "desconectado pelo provedor (Admin-Reset)",
 			"Session-Timeout": "tempo máximo de sessão (Session-Timeout)", "Idle-Timeout": "inatividade (Idle-Timeout)",
@@ -79,9 +87,11 @@ var text = map[Lang]phrases{
 		outage:         "Notice: mass outage on concentrator %s since %s (%s) — likely not the customer's equipment",
 		result:         "Result: %s",
 		running:        "running (%s), step: %s",
+		staleAt:        " (on %s, open since %s UTC)",
 		verdicts: map[Verdict]string{
 			OK:                "reboot worked — authenticated and the equipment answers, in %s",
 			AuthFailing:       "authentication failing — %d rejects: %s",
+			multipleLogins:    "the old session is still open on the concentrator (Multiple logins) — %d rejects; end the old session%s",
 			NoAttempt:         "no authentication attempt after the drop — check the equipment, the fibre/ONU or the radio, not the login",
 			OnlineUnreachable: "authenticated (IP %s) but the equipment does not answer over HTTP",
 			MACChanged:        "came back from another MAC (was %s, now %s) — a different router",
@@ -113,6 +123,13 @@ func (w *Watch) VerdictText(lang Lang, now time.Time) string {
 	case OK:
 		return fmt.Sprintf(p.verdicts[OK], w.Elapsed(now).Round(time.Second))
 	case AuthFailing:
+		if w.MultipleLogins {
+			where := ""
+			if s := w.Stale; s != nil {
+				where = fmt.Sprintf(p.staleAt, s.NAS, s.At.Format("2006-01-02 15:04"))
+			}
+			return fmt.Sprintf(p.verdicts[multipleLogins], len(w.Rejects), where)
+		}
 		return fmt.Sprintf(p.verdicts[AuthFailing], len(w.Rejects), w.rejectReasons(lang))
 	case OnlineUnreachable:
 		return fmt.Sprintf(p.verdicts[OnlineUnreachable], w.After.IP)

@@ -14,6 +14,7 @@ package watch
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"authwatch/watcher"
@@ -100,14 +101,21 @@ type Watch struct {
 	Before *Session `json:"before,omitempty"` // the session open when the watch started
 	After  *Session `json:"after,omitempty"`  // the new session
 	// Accepts counts Access-Accepts seen (proxy, logs), Rejects the refusals.
-	Accepts int       `json:"accepts"`
-	Rejects []Reject  `json:"rejects"`
-	HTTP    *HTTP     `json:"http,omitempty"`
-	Outage  *Outage   `json:"outage,omitempty"`
-	Notes   []string  `json:"notes,omitempty"` // facts worth the ticket ("already offline when the watch started")
-	Verdict Verdict   `json:"verdict,omitempty"`
-	Ended   time.Time `json:"ended,omitzero"`
-	LastSeq int64     `json:"last_seq"` // the last event applied
+	Accepts int      `json:"accepts"`
+	Rejects []Reject `json:"rejects"`
+	HTTP    *HTTP    `json:"http,omitempty"`
+	Outage  *Outage  `json:"outage,omitempty"`
+	Notes   []string `json:"notes,omitempty"` // facts worth the ticket ("already offline when the watch started")
+	// MultipleLogins is set when a reject says the login is already online
+	// ("Multiple logins", "already logged in"): an old session is still open
+	// on the concentrator. Stale is that session when the watch knows it
+	// (the one it started with, whose stop it has not seen).
+	MultipleLogins bool     `json:"multiple_logins,omitempty"`
+	Stale          *Session `json:"stale,omitempty"`
+	beforeClosed   bool
+	Verdict        Verdict   `json:"verdict,omitempty"`
+	Ended          time.Time `json:"ended,omitzero"`
+	LastSeq        int64     `json:"last_seq"` // the last event applied
 }
 
 // Outage is a notice that many customers of one NAS dropped at once.
@@ -184,6 +192,12 @@ func (w *Watch) Apply(ev watcher.Event) bool {
 			w.Notes = append(w.Notes, fmt.Sprintf("the new session dropped again (%s)", ev.Reason))
 			return true
 		}
+		if w.isBefore(ev) {
+			w.beforeClosed = true
+			if w.Stale != nil {
+				w.Stale = nil // the old session is gone: the next try can succeed
+			}
+		}
 		if w.Before != nil && !w.isBefore(ev) && w.Step != WaitingDrop {
 			return false // some other stale session closing: not news
 		}
@@ -198,6 +212,13 @@ func (w *Watch) Apply(ev watcher.Event) bool {
 			return false
 		}
 		w.Rejects = append(w.Rejects, Reject{At: ev.At, Reason: ev.Reason, NAS: ev.NAS, MAC: ev.MAC})
+		if IsMultipleLogins(ev) {
+			w.MultipleLogins = true
+			if w.Before != nil && !w.beforeClosed {
+				s := *w.Before
+				w.Stale = &s
+			}
+		}
 		w.mark(Authenticating, ev.At, "")
 		return true
 	case watcher.AuthAccept:
@@ -326,4 +347,16 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 	}
 	*s = Seconds(f * float64(time.Second))
 	return nil
+}
+
+// IsMultipleLogins reports whether a reject says the login is already online:
+// FreeRADIUS's "Multiple logins" (Simultaneous-Use), its Reply-Message "You
+// are already logged in", RouterOS's "already logged in", or the hint the
+// FreeRADIUS log source attaches.
+func IsMultipleLogins(ev watcher.Event) bool {
+	if ev.Detail != nil && ev.Detail.Attributes["hint"] == "multiple_logins" {
+		return true
+	}
+	r := strings.ToLower(ev.Reason)
+	return strings.Contains(r, "multiple logins") || strings.Contains(r, "already logged in") || strings.Contains(r, "already online")
 }

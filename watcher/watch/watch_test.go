@@ -1,6 +1,7 @@
 package watch_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -156,5 +157,32 @@ func TestNewSessionDropsAgain(t *testing.T) {
 	}
 	if w.Verdict != watch.OK || w.After == nil || w.After.ID != "newer" || len(w.Notes) == 0 {
 		t.Fatalf("%+v", w)
+	}
+}
+
+func TestMultipleLoginsNamesTheStaleSession(t *testing.T) {
+	w := watch.Begin("w1", online, t0, time.Minute, true)
+	// The router redials while the concentrator still holds the old session.
+	for i, ev := range (evs{reject(20, "already online — an old session is still open (Multiple logins)"), reject(30, "You are already logged in - access denied")}) {
+		ev.Seq = int64(20 + i)
+		w.Apply(ev)
+	}
+	w.Expire(at(60))
+	if w.Verdict != watch.AuthFailing || !w.MultipleLogins || w.Stale == nil || w.Stale.ID != "old" {
+		t.Fatalf("%+v", w)
+	}
+	for lang, want := range map[watch.Lang]string{watch.PtBR: "sessão antiga ainda está aberta", watch.En: "end the old session (on bras1"} {
+		if got := w.VerdictText(lang, at(60)); !strings.Contains(got, want) {
+			t.Errorf("%s: %q lacks %q", lang, got, want)
+		}
+	}
+	// Once the old session is closed it is no longer the stale one.
+	w2 := watch.Begin("w2", online, t0, time.Minute, true)
+	for i, ev := range (evs{reject(20, "Multiple logins"), stop(25, "old")}) {
+		ev.Seq = int64(20 + i)
+		w2.Apply(ev)
+	}
+	if w2.Stale != nil {
+		t.Errorf("stale after the stop: %+v", w2.Stale)
 	}
 }
