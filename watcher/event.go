@@ -155,14 +155,17 @@ func NormalizeMAC(s string) string {
 	return b.String()
 }
 
-// LookupKind classifies a lookup query: a MAC address, an IP address, or a
-// login prefix. It returns the query in the form the store keeps it.
+// LookupKind classifies a lookup query: a MAC address, an IP address, an IP
+// prefix ("2804:db8:100::/56"), or a login prefix. It returns the query in the form the store keeps it.
 func LookupKind(q string) (kind, value string) {
 	q = strings.TrimSpace(q)
 	// IP first: an IPv6 address with 12 hex digits would pass for a MAC,
 	// while no MAC spelling parses as an IP.
 	if a, err := netip.ParseAddr(q); err == nil {
 		return "ip", a.Unmap().String()
+	}
+	if p, err := netip.ParsePrefix(q); err == nil {
+		return "prefix", p.Masked().String()
 	}
 	if mac := NormalizeMAC(q); mac != "" && (strings.ContainsAny(q, ":-.") || !isAllDigits(q)) {
 		// A bare run of 12 digits is more likely a numeric login than a MAC.

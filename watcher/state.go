@@ -3,6 +3,7 @@ package watcher
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 // Session is one open PPPoE session as the customer's state knows it.
 type Session struct {
 	NAS             string    `json:"nas"`
+	NASIP           string    `json:"nas_ip,omitempty"` // NAS-IP-Address as the NAS reported it
 	ID              string    `json:"session_id"`
 	Source          string    `json:"source"`
 	MAC             string    `json:"mac,omitempty"`
@@ -55,10 +57,13 @@ type HTTPCheck struct {
 
 // Customer is the current state of one login, derived from its events.
 type Customer struct {
-	Login    string     `json:"login"`
-	Online   bool       `json:"online"`
-	Since    time.Time  `json:"since,omitzero"` // online since, or offline since
-	Sessions []Session  `json:"sessions"`
+	Login    string    `json:"login"`
+	Online   bool      `json:"online"`
+	Since    time.Time `json:"since,omitzero"` // online since, or offline since
+	Sessions []Session `json:"sessions"`
+	// IPv6 lists the open sessions' IPv6 addresses and prefixes (framed
+	// and delegated), in canonical text.
+	IPv6     []string   `json:"ipv6"`
 	LastAuth *Auth      `json:"last_auth,omitempty"`
 	LastStop *Stop      `json:"last_stop,omitempty"`
 	LastHTTP *HTTPCheck `json:"last_http,omitempty"`
@@ -106,6 +111,7 @@ func (c *customer) link(k sessionKey) *Session {
 		}
 		other.Updated = maxTime(other.Updated, ss.Updated)
 		other.InputOctets, other.OutputOctets = max(other.InputOctets, ss.InputOctets), max(other.OutputOctets, ss.OutputOctets)
+		other.NASIP = first(other.NASIP, ss.NASIP)
 		delete(c.open, k)
 		if c.alias == nil {
 			c.alias = make(map[sessionKey]sessionKey)
@@ -157,6 +163,41 @@ func (s *State) Customer(login string) (Customer, bool) {
 		return Customer{Login: login, Sessions: []Session{}}, false
 	}
 	return c.snapshot(), true
+}
+
+// FindAddress returns the logins with an open session that holds addr: its
+// IPv4 or IPv6 address, or an IPv6 prefix (framed or delegated) containing
+// it. With a prefix instead of an address, it matches sessions whose prefix
+// is that one or lies inside it, or contains it. Customers are found by an
+// address taken from a complaint or an abuse report.
+func (s *State) FindAddress(q netip.Prefix) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for login, c := range s.customers {
+		for _, ss := range c.open {
+			if sessionHas(ss, q) {
+				out = append(out, login)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sessionHas(ss *Session, q netip.Prefix) bool {
+	for _, a := range []string{ss.IP, ss.IPv6Address} {
+		if ip, err := netip.ParseAddr(a); err == nil && q.Contains(ip) {
+			return true
+		}
+	}
+	for _, p := range []string{ss.IPv6Prefix, ss.DelegatedPrefix} {
+		if pre, err := netip.ParsePrefix(p); err == nil && pre.Overlaps(q) {
+			return true
+		}
+	}
+	return false
 }
 
 // SessionsOn returns the open sessions on one NAS, with their logins: what a
@@ -304,6 +345,7 @@ func (c *customer) upsert(ev Event) {
 	if d := ev.Detail; d != nil {
 		ss.InputOctets, ss.OutputOctets = max(ss.InputOctets, d.InputOctets), max(ss.OutputOctets, d.OutputOctets)
 		ss.NASPortID = first(d.NASPortID, ss.NASPortID)
+		ss.NASIP = first(d.NASIP, ss.NASIP)
 		ss.IPv6Prefix = first(d.IPv6Prefix, ss.IPv6Prefix)
 		ss.DelegatedPrefix = first(d.DelegatedPrefix, ss.DelegatedPrefix)
 		ss.IPv6Address = first(d.IPv6Address, ss.IPv6Address)
@@ -340,9 +382,16 @@ func first(a, b string) string {
 func (c *customer) snapshot() Customer {
 	out := c.Customer
 	out.Sessions = make([]Session, 0, len(c.open))
+	out.IPv6 = []string{}
 	for _, ss := range c.open {
 		out.Sessions = append(out.Sessions, *ss)
+		for _, a := range []string{ss.IPv6Address, ss.IPv6Prefix, ss.DelegatedPrefix} {
+			if a != "" && !slices.Contains(out.IPv6, a) {
+				out.IPv6 = append(out.IPv6, a)
+			}
+		}
 	}
+	slices.Sort(out.IPv6)
 	slices.SortFunc(out.Sessions, func(a, b Session) int {
 		if n := a.Start.Compare(b.Start); n != 0 {
 			return n

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -149,13 +150,36 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ans lookupAnswer
-	ans.Query.Kind, ans.Query.Value = lookupKind(q)
+	ans.Query.Kind, ans.Query.Value = watcher.LookupKind(q)
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
-	logins, err := s.store.FindLogins(ctx, watcher.Find{Field: ans.Query.Kind, Value: ans.Query.Value, Limit: limit})
-	if err != nil {
-		s.storeError(w, r, fmt.Errorf("lookup %s %q: %w", ans.Query.Kind, ans.Query.Value, err))
-		return
+	// Who holds an address now comes from the state (IPv6 addresses fall
+	// inside delegated prefixes); who held it before, from the store's
+	// IPv4 history.
+	var logins []string
+	switch ans.Query.Kind {
+	case "ip", "prefix":
+		pre, err := netip.ParsePrefix(ans.Query.Value)
+		if err != nil {
+			a := netip.MustParseAddr(ans.Query.Value)
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		logins = s.state.FindAddress(pre)
+	}
+	if ans.Query.Kind != "prefix" {
+		found, err := s.store.FindLogins(ctx, watcher.Find{Field: ans.Query.Kind, Value: ans.Query.Value, Limit: limit})
+		if err != nil {
+			s.storeError(w, r, fmt.Errorf("lookup %s %q: %w", ans.Query.Kind, ans.Query.Value, err))
+			return
+		}
+		for _, l := range found {
+			if !slices.Contains(logins, l) {
+				logins = append(logins, l)
+			}
+		}
+	}
+	if len(logins) > limit {
+		logins = logins[:limit]
 	}
 	ans.Results = make([]lookupResult, 0, len(logins))
 	for _, login := range logins {
@@ -167,18 +191,6 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 
 // handleAPINotFound answers what no API route matched, in JSON: 405 when
 // the path exists for GET, 404 otherwise.
-// lookupKind is watcher.LookupKind, but trying IP addresses first: LookupKind
-// takes any 12 hex digits with separators anywhere for a MAC, so IPv6
-// addresses such as 2804:14c:5bb::10 or ::ffff:100.64.0.12 come out as MACs.
-// No MAC spelling parses as an IP, so this order is safe. Drop it once
-// LookupKind itself checks IPs first.
-func lookupKind(q string) (kind, value string) {
-	if a, err := netip.ParseAddr(strings.TrimSpace(q)); err == nil {
-		return "ip", a.Unmap().String()
-	}
-	return watcher.LookupKind(q)
-}
-
 func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
 	get := r.Clone(r.Context())
 	get.Method = http.MethodGet
