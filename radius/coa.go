@@ -178,6 +178,9 @@ func Disconnect(ctx context.Context, r DisconnectRequest, o DisconnectOptions) (
 	if err != nil {
 		return DisconnectResult{}, fmt.Errorf("radius: disconnect: %w", err)
 	}
+	if host, port, err := net.SplitHostPort(r.NAS); err != nil || host == "" || port == "" {
+		return DisconnectResult{}, fmt.Errorf("radius: disconnect: NAS address %q is not host:port", r.NAS)
+	}
 	raddr, err := net.ResolveUDPAddr("udp", r.NAS)
 	if err != nil {
 		return DisconnectResult{}, fmt.Errorf("radius: disconnect: NAS address: %w", err)

@@ -31,6 +31,7 @@ type freeRADIUS struct {
 	dir    string
 	auth   string // host:port
 	acct   string
+	extra  string // host:port of the extra servers' listen (startFreeRADIUSWith)
 	secret string
 	cmd    *exec.Cmd
 	out    *syncBuffer
@@ -101,7 +102,7 @@ modules {
 		permissions = 0600
 		header = "%t"
 	}
-}
+{{.Modules}}}
 server default {
 	listen {
 		type = auth
@@ -145,7 +146,7 @@ server default {
 		}
 	}
 }
-`))
+{{.Sites}}`))
 
 const freeRADIUSUsers = `alice	Cleartext-Password := "alice-pass"
 	Framed-IP-Address = 100.64.0.10,
@@ -161,17 +162,40 @@ DEFAULT	Cleartext-Password := "%{User-Name}-pass"
 // Status-Server. authLog writes a line per login (off for benchmarks).
 func startFreeRADIUS(t testing.TB, name string, authLog bool) *freeRADIUS {
 	t.Helper()
+	return startFreeRADIUSWith(t, name, authLog, nil)
+}
+
+// freeRADIUSExtra adds to the generated configuration, for a third loopback
+// port (f.extra): module definitions and virtual servers.
+type freeRADIUSExtra func(port int) (modules, sites string, err error)
+
+// startFreeRADIUSWith is startFreeRADIUS with more modules and servers.
+func startFreeRADIUSWith(t testing.TB, name string, authLog bool, extra freeRADIUSExtra) *freeRADIUS {
+	t.Helper()
 	bin := freeRADIUSPath(t)
 	var lastErr error
 	for range 3 { // a free port picked may be taken before FreeRADIUS binds it
 		f := &freeRADIUS{t: t, name: name, dir: t.TempDir(), secret: freeRADIUSSecret, out: &syncBuffer{}, exited: make(chan struct{})}
-		ports := freeUDPPorts(t, 2)
+		n := 2
+		if extra != nil {
+			n = 3
+		}
+		ports := freeUDPPorts(t, n)
 		authPort, acctPort := ports[0], ports[1]
 		f.auth, f.acct = fmt.Sprintf("127.0.0.1:%d", authPort), fmt.Sprintf("127.0.0.1:%d", acctPort)
+		var modules, sites string
+		if extra != nil {
+			var err error
+			if modules, sites, err = extra(ports[2]); err != nil {
+				t.Fatal(err)
+			}
+			f.extra = fmt.Sprintf("127.0.0.1:%d", ports[2])
+		}
 		var conf strings.Builder
 		yesNo := map[bool]string{true: "yes", false: "no"}
 		if err := radiusdConf.Execute(&conf, map[string]any{
 			"Dir": f.dir, "AuthPort": authPort, "AcctPort": acctPort, "Secret": f.secret, "AuthLog": yesNo[authLog],
+			"Modules": modules, "Sites": sites,
 		}); err != nil {
 			t.Fatal(err)
 		}

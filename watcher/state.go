@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,9 +68,40 @@ type Customer struct {
 	LastAuth *Auth      `json:"last_auth,omitempty"`
 	LastStop *Stop      `json:"last_stop,omitempty"`
 	LastHTTP *HTTPCheck `json:"last_http,omitempty"`
-	LastSeq  int64      `json:"last_seq"`
-	LastSeen time.Time  `json:"last_seen,omitzero"`
+	// Plan is the speed the last Access-Accept gave ("300M/150M", as the
+	// provider wrote its Mikrotik-Rate-Limit).
+	Plan string `json:"plan,omitempty"`
+	// Blocked and Reduced say the last Access-Accept put the customer in
+	// the provider's block (non-payment) or a reduced plan, and by what.
+	Blocked  *Block    `json:"blocked,omitempty"`
+	Reduced  *Block    `json:"reduced,omitempty"`
+	LastSeq  int64     `json:"last_seq"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
 }
+
+// Block is why a customer is blocked or reduced, and since when.
+type Block struct {
+	By    string    `json:"by"` // "address-list bloqueados", "pool bloqueio", "rate-limit 1M/1M"
+	Since time.Time `json:"since"`
+}
+
+// BlockPolicy names what, in an Access-Accept, means "blocked" or "reduced":
+// the [blocked] section of the configuration.
+type BlockPolicy struct {
+	AddressLists      []string // Mikrotik-Address-List values
+	Pools             []string // Framed-Pool values
+	ReducedRateLimits []string // Mikrotik-Rate-Limit values
+}
+
+// The reply attributes an Access-Accept event carries in Detail.Attributes,
+// by the names the RADIUS sources give them.
+const (
+	attrRateLimit   = "26:14988:8"  // Mikrotik-Rate-Limit
+	attrAddressList = "26:14988:19" // Mikrotik-Address-List
+	attrFramedPool  = "Framed-Pool"
+	attrWISPrDown   = "26:14122:8" // WISPr-Bandwidth-Max-Down, bit/s
+	attrWISPrUp     = "26:14122:7" // WISPr-Bandwidth-Max-Up, bit/s
+)
 
 type sessionKey struct{ nas, id string }
 
@@ -140,6 +172,14 @@ type State struct {
 	mu        sync.RWMutex
 	customers map[string]*customer
 	seq       int64 // highest seq applied
+	policy    BlockPolicy
+}
+
+// SetBlockPolicy sets what counts as blocked or reduced in later accepts.
+func (s *State) SetBlockPolicy(p BlockPolicy) {
+	s.mu.Lock()
+	s.policy = p
+	s.mu.Unlock()
 }
 
 // NewState returns an empty State.
@@ -267,6 +307,9 @@ func (s *State) Apply(ev Event) []string {
 		c.stop(ev)
 	case AuthAccept, AuthReject:
 		c.LastAuth = &Auth{At: ev.At, Accepted: ev.Kind == AuthAccept, Reason: ev.Reason, NAS: ev.NAS, MAC: ev.MAC, Source: ev.Source}
+		if ev.Kind == AuthAccept && ev.Detail != nil && len(ev.Detail.Attributes) > 0 {
+			c.classify(ev, s.policy)
+		}
 	case HTTPUp, HTTPDown:
 		h := &HTTPCheck{At: ev.At, Up: ev.Kind == HTTPUp, Reason: ev.Reason}
 		if ev.Detail != nil {
@@ -275,6 +318,52 @@ func (s *State) Apply(ev Event) []string {
 		c.LastHTTP = h
 	}
 	return []string{ev.Login}
+}
+
+// classify reads the plan and the block status from what the RADIUS server
+// answered: an accept decides them for the session it opens.
+func (c *customer) classify(ev Event, p BlockPolicy) {
+	attrs := ev.Detail.Attributes
+	if rl := attrs[attrRateLimit]; rl != "" {
+		c.Plan = strings.Fields(rl)[0]
+	} else if down, up := attrs[attrWISPrDown], attrs[attrWISPrUp]; down != "" || up != "" {
+		c.Plan = bitrate(down) + "/" + bitrate(up)
+	}
+	block := func(cur *Block, by string) *Block {
+		if by == "" {
+			return nil
+		}
+		if cur != nil && cur.By == by {
+			return cur
+		}
+		return &Block{By: by, Since: ev.At}
+	}
+	var blockedBy, reducedBy string
+	if l := attrs[attrAddressList]; l != "" && slices.Contains(p.AddressLists, l) {
+		blockedBy = "address-list " + l
+	} else if pool := attrs[attrFramedPool]; pool != "" && slices.Contains(p.Pools, pool) {
+		blockedBy = "pool " + pool
+	}
+	if rl := attrs[attrRateLimit]; rl != "" && slices.Contains(p.ReducedRateLimits, strings.Fields(rl)[0]) {
+		reducedBy = "rate-limit " + strings.Fields(rl)[0]
+	}
+	c.Blocked, c.Reduced = block(c.Blocked, blockedBy), block(c.Reduced, reducedBy)
+}
+
+// bitrate writes a WISPr bit/s value the way rate limits are written.
+func bitrate(s string) string {
+	n, err := strconv.ParseUint(s, 10, 64)
+	switch {
+	case err != nil:
+		return s
+	case n >= 1e9 && n%1e9 == 0:
+		return strconv.FormatUint(n/1e9, 10) + "G"
+	case n >= 1e6 && n%1e6 == 0:
+		return strconv.FormatUint(n/1e6, 10) + "M"
+	case n >= 1e3 && n%1e3 == 0:
+		return strconv.FormatUint(n/1e3, 10) + "k"
+	}
+	return s
 }
 
 func (s *State) get(login string) *customer {
@@ -409,6 +498,14 @@ func (c *customer) snapshot() Customer {
 	if p := c.LastHTTP; p != nil {
 		v := *p
 		out.LastHTTP = &v
+	}
+	if p := c.Blocked; p != nil {
+		v := *p
+		out.Blocked = &v
+	}
+	if p := c.Reduced; p != nil {
+		v := *p
+		out.Reduced = &v
 	}
 	return out
 }

@@ -205,3 +205,41 @@ func TestLookupKindIPv6IsNotAMAC(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanAndBlock(t *testing.T) {
+	policy := watcher.BlockPolicy{AddressLists: []string{"bloqueados"}, Pools: []string{"bloqueio"}, ReducedRateLimits: []string{"1M/1M"}}
+	tests := []struct {
+		name             string
+		attrs            map[string]string
+		plan             string
+		blocked, reduced string
+	}{
+		{"plan", map[string]string{"26:14988:8": "300M/150M 600M/300M 300M/150M 10/10"}, "300M/150M", "", ""},
+		{"wispr plan", map[string]string{"26:14122:8": "100000000", "26:14122:7": "50000000"}, "100M/50M", "", ""},
+		{"address list", map[string]string{"26:14988:19": "bloqueados", "26:14988:8": "1M/1M"}, "1M/1M", "address-list bloqueados", "rate-limit 1M/1M"},
+		{"pool", map[string]string{"Framed-Pool": "bloqueio"}, "", "pool bloqueio", ""},
+		{"other list is not a block", map[string]string{"26:14988:19": "clientes"}, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := watcher.NewState()
+			s.SetBlockPolicy(policy)
+			s.Apply(watcher.Event{Seq: 1, At: at(0), Login: "joao", Kind: watcher.AuthAccept, Source: "proxy", Detail: &watcher.Detail{Attributes: tt.attrs}})
+			c, _ := s.Customer("joao")
+			by := func(b *watcher.Block) string {
+				if b == nil {
+					return ""
+				}
+				return b.By
+			}
+			if c.Plan != tt.plan || by(c.Blocked) != tt.blocked || by(c.Reduced) != tt.reduced {
+				t.Errorf("plan %q blocked %q reduced %q", c.Plan, by(c.Blocked), by(c.Reduced))
+			}
+			// A later accept without the block lifts it.
+			s.Apply(watcher.Event{Seq: 2, At: at(9), Login: "joao", Kind: watcher.AuthAccept, Source: "proxy", Detail: &watcher.Detail{Attributes: map[string]string{"26:14988:8": "300M/150M"}}})
+			if c, _ := s.Customer("joao"); c.Blocked != nil || c.Reduced != nil {
+				t.Errorf("still blocked after a clean accept: %+v %+v", c.Blocked, c.Reduced)
+			}
+		})
+	}
+}

@@ -18,10 +18,19 @@ type meView struct {
 	// (session logins only; empty otherwise).
 	CSRF string      `json:"csrf"`
 	Auth auth.Method `json:"auth"` // session, token, proxy or desk
+	// MayDisconnect says whether "End session" is open to this account;
+	// when not, NoDisconnect is the reason the page shows.
+	MayDisconnect bool   `json:"may_disconnect"`
+	NoDisconnect  string `json:"no_disconnect,omitempty"`
 }
 
-func viewOf(id auth.Identity) meView {
-	return meView{User: id.User, Role: id.Role, CSRF: id.CSRF, Auth: id.Method}
+func (s *Server) viewOf(id auth.Identity) meView {
+	v := meView{User: id.User, Role: id.Role, CSRF: id.CSRF, Auth: id.Method}
+	v.MayDisconnect, v.NoDisconnect = s.mayDisconnect(id)
+	if s.disconnect == nil {
+		v.MayDisconnect, v.NoDisconnect = false, "ending sessions is not available in this server"
+	}
+	return v
 }
 
 // identity is who the guarded request acts as.
@@ -95,7 +104,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.auth.SetCookie(w, r, res.Cookie)
-	writeJSON(w, http.StatusOK, viewOf(res.Identity))
+	writeJSON(w, http.StatusOK, s.viewOf(res.Identity))
 }
 
 // handleLogout is POST /api/logout: ends the web session.
@@ -113,7 +122,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 // handleMe is GET /api/me: who the page is logged in as.
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, viewOf(identity(r)))
+	writeJSON(w, http.StatusOK, s.viewOf(identity(r)))
 }
 
 func (s *Server) needAccounts(w http.ResponseWriter) bool {

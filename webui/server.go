@@ -65,6 +65,13 @@ type Options struct {
 	// otherwise).
 	Desk bool
 
+	// Disconnect ends a customer's sessions at the NAS for POST
+	// /api/customers/{login}/disconnect ("End session"; see disconnect.go);
+	// nil answers 501. Admins may use it; agents when AgentsMayDisconnect
+	// (read at every request, so a reload applies) says so.
+	Disconnect          func(context.Context, DisconnectRequest) (DisconnectResult, error)
+	AgentsMayDisconnect func() bool
+
 	Logger *slog.Logger
 }
 
@@ -83,6 +90,9 @@ type Server struct {
 	origins map[string]bool
 	auth    *auth.Service // nil in desk mode
 	desk    bool
+
+	disconnect          func(context.Context, DisconnectRequest) (DisconnectResult, error)
+	agentsMayDisconnect func() bool
 
 	registry []*route          // every route, in routes() order
 	byRoute  map[string]*route // by pattern
@@ -153,6 +163,7 @@ func New(o Options) (*Server, error) {
 		state: o.State, store: o.Store, hub: o.Hub, checks: o.Checks, watches: o.Watches, routers: o.Routers, metrics: o.Metrics,
 		log: o.Logger, origins: origins, assets: assets,
 		auth: o.Auth, desk: o.Desk, byRoute: map[string]*route{},
+		disconnect: o.Disconnect, agentsMayDisconnect: o.AgentsMayDisconnect,
 		mux:        http.NewServeMux(),
 		writeWait:  writeWait,
 		pongWait:   pongWait,
@@ -210,6 +221,10 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/watches/{id}", Agent, s.handleWatchCancel, audited("watch.cancel", idFromPath))
 	s.handle("GET /api/watches/{id}/summary", Agent, s.handleWatchSummary, audited("watch.summary", idFromPath))
 	s.handle("POST /api/customers/{login}/probe", Agent, s.handleProbe, audited("probe", loginFromPath))
+	// Admins, or agents when allowed (checked by the handler); the audit
+	// entry is written by Options.Disconnect, once per disconnect, before
+	// anything is sent.
+	s.handle("POST /api/customers/{login}/disconnect", Agent, s.handleDisconnect)
 
 	s.handle("GET /api/routers", Admin, s.handleRouters)
 	s.handle("GET /api/audit", Admin, s.handleAudit)

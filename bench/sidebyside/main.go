@@ -76,7 +76,7 @@ func main() {
 	}
 	b := &bench{ctx: ctx, bin: abs, dir: dir, secret: "bench-secret-" + strconv.FormatInt(time.Now().Unix()%100000, 10), step: *step, log: os.Stderr}
 
-	res := results{Machine: machine(b.bin), Started: time.Now().UTC()}
+	res := results{Machine: machine(b.bin), Started: time.Now().UTC(), Step: b.step}
 	for _, what := range strings.Split(*only, ",") {
 		var err error
 		switch strings.TrimSpace(what) {

@@ -116,6 +116,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	if err := d.openShared(st); err != nil {
 		return nil, err
 	}
+	d.state.SetBlockPolicy(watcher.BlockPolicy{AddressLists: cfg.Blocked.AddressLists, Pools: cfg.Blocked.Pools, ReducedRateLimits: cfg.Blocked.ReducedRateLimits})
 	d.rec = watcher.NewRecorder(d.store, d.state, d.hub, watcher.RecorderOptions{Logger: log, Follow: d.shared.follow()})
 
 	var prober *probe.Prober

@@ -30,7 +30,7 @@ func TestLookupByIPv6(t *testing.T) {
 		t.Fatalf("ipv6 %v", c.IPv6)
 	}
 	for _, tt := range []struct{ q, kind, want string }{
-		{"2804:db8:100:ab::1", "ip", "joao"},       // inside the delegated prefix
+		{"2804:db8:100:ab::1", "ip", "joao"},        // inside the delegated prefix
 		{"2804:DB8:100:00ab:0:0:0:1", "ip", "joao"}, // any spelling
 		{"2804:db8:1:2::1234", "ip", "joao"},        // inside the framed prefix
 		{"2804:db8:100::/56", "prefix", "joao"},     // the prefix itself

@@ -2,18 +2,25 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
+	"layeh.com/radius/vendors/mikrotik"
 
 	"authwatch/internal/config"
 	"authwatch/radius/radiustest"
 	"authwatch/watcher"
+	"authwatch/watcher/watch"
 )
 
 // upstream is a stand-in for the provider's RADIUS server: joao/right is
@@ -28,10 +35,20 @@ func upstream(t *testing.T, secret string) string {
 		SecretSource: radius.StaticSecretSource([]byte(secret)),
 		Handler: radius.HandlerFunc(func(w radius.ResponseWriter, r *radius.Request) {
 			code, msg := radius.CodeAccessReject, "senha incorreta"
-			if rfc2865.UserName_GetString(r.Packet) == "joao" && rfc2865.UserPassword_GetString(r.Packet) == "right" {
+			user := rfc2865.UserName_GetString(r.Packet)
+			if (user == "joao" || user == "devedor") && rfc2865.UserPassword_GetString(r.Packet) == "right" {
 				code, msg = radius.CodeAccessAccept, ""
 			}
 			resp := r.Response(code)
+			if code == radius.CodeAccessAccept {
+				// The plan, and for a customer who has not paid, the block.
+				rate := "300M/150M"
+				if user == "devedor" {
+					rate = "1M/1M"
+					mikrotik.MikrotikAddressList_SetString(resp, "bloqueados")
+				}
+				mikrotik.MikrotikRateLimit_SetString(resp, rate)
+			}
 			if msg != "" {
 				rfc2865.ReplyMessage_SetString(resp, msg)
 			}
@@ -112,5 +129,79 @@ secret = "upstream-secret"
 	}
 	if cust.LastAuth == nil || cust.LastAuth.Accepted || cust.LastAuth.Reason != "senha incorreta" || cust.LastAuth.MAC != "18:FD:74:22:23:B7" || cust.LastAuth.Source != "proxy" {
 		t.Fatalf("last auth %+v", cust.LastAuth)
+	}
+}
+
+// TestBlockedCustomerComesBackBlocked: the server's Access-Accept puts the
+// customer in the "bloqueados" address-list; the state says blocked, the
+// plan is the reduced one, and a reboot watch ends online_blocked.
+func TestBlockedCustomerComesBackBlocked(t *testing.T) {
+	up := upstream(t, "upstream-secret")
+	cfg, err := config.Parse(fmt.Sprintf(`
+[http]
+listen = "127.0.0.1:0"
+auth = false
+[store]
+path = %q
+[radius]
+listen = "127.0.0.1:0"
+[[nas]]
+name = "bras-centro"
+address = "127.0.0.0/8"
+secret = %q
+[probe]
+enabled = false
+[blocked]
+address_lists = ["bloqueados"]
+reduced_rate_limits = ["1M/1M"]
+[proxy]
+listen = "127.0.0.1:0"
+[[proxy.upstream]]
+address = %q
+secret = "upstream-secret"
+`, filepath.Join(t.TempDir(), "a.db"), secret, up))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := start(t, cfg)
+	base := "http://" + d.HTTPAddr()
+	old := radiustest.Acct{Status: rfc2866.AcctStatusType_Value_Start, User: "devedor", SessionID: "old", IP: netip.MustParseAddr("100.64.0.9")}
+	send(t, d, old)
+	resp, err := http.Post(base+"/api/watches", "application/json", strings.NewReader(`{"login":"devedor","timeout":60}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v watch.View
+	json.NewDecoder(resp.Body).Decode(&v)
+	resp.Body.Close()
+
+	stop := old
+	stop.Status = rfc2866.AcctStatusType_Value_Stop
+	send(t, d, stop)
+	c, err := radiustest.NewClient(d.ProxyAddr(), []byte(secret), radiustest.ClientOptions{Retry: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, _ := radiustest.Access{User: "devedor", Password: "right"}.Packet([]byte(secret))
+	if r, err := c.Exchange(context.Background(), p); err != nil || r.Code != radius.CodeAccessAccept {
+		t.Fatalf("access: %v %v", r, err)
+	}
+	back := old
+	back.SessionID = "new"
+	send(t, d, back)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for v.Verdict == "" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		getJSON(t, base+"/api/watches/"+v.ID, &v)
+	}
+	if v.Verdict != watch.OnlineBlocked || !strings.Contains(v.VerdictText[watch.PtBR], "bloqueado (address-list bloqueados)") {
+		t.Fatalf("watch %+v %q", v.Watch, v.VerdictText)
+	}
+	var cust watcher.Customer
+	getJSON(t, base+"/api/customers/devedor", &cust)
+	if cust.Blocked == nil || cust.Blocked.By != "address-list bloqueados" || cust.Plan != "1M/1M" || cust.Reduced == nil {
+		t.Fatalf("state %+v blocked %+v reduced %+v", cust, cust.Blocked, cust.Reduced)
 	}
 }

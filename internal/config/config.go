@@ -35,10 +35,20 @@ type Config struct {
 	// Login OK / Login incorrect lines.
 	FreeRADIUSLog []frlog.Config `toml:"freeradius_log"`
 	Watch         Watch          `toml:"watch"`
+	Blocked       Blocked        `toml:"blocked"`
 	Probe         Probe          `toml:"probe"`
 	Outage        Outage         `toml:"outage"`
 	Log           Log            `toml:"log"`
 	Auth          Auth           `toml:"auth"`
+	Actions       Actions        `toml:"actions"`
+}
+
+// Actions are what authwatch may do to customers' sessions, beyond watching
+// them.
+type Actions struct {
+	// AgentsMayDisconnect lets agents, not only admins, end a customer's
+	// session at the NAS ("End session").
+	AgentsMayDisconnect bool `toml:"agents_may_disconnect"`
 }
 
 // RouterOS is one MikroTik router followed over its API (see
@@ -66,6 +76,14 @@ func (r RouterOS) Source() routeros.Config {
 		TLS: r.TLS, CAFile: r.CAFile, Fingerprint: r.Fingerprint, ServerName: r.ServerName,
 		PollInterval: r.PollInterval.D(), DialTimeout: r.DialTimeout.D(), Sessions: r.Sessions, Log: r.Log,
 	}
+}
+
+// Blocked says what, in an Access-Accept, means the customer is blocked or
+// on a reduced plan for non-payment.
+type Blocked struct {
+	AddressLists      []string `toml:"address_lists"`       // Mikrotik-Address-List values
+	Pools             []string `toml:"pools"`               // Framed-Pool values
+	ReducedRateLimits []string `toml:"reduced_rate_limits"` // Mikrotik-Rate-Limit values
 }
 
 // Watch is the reboot watch.
@@ -183,12 +201,26 @@ type NAS struct {
 	// RequireMessageAuthenticator refuses Access-Requests without a valid
 	// Message-Authenticator in proxy mode (BlastRADIUS); nil means true.
 	RequireMessageAuthenticator *bool `toml:"require_message_authenticator"`
+	// CoAPort is the NAS's dynamic-authorization port (RFC 5176), where
+	// "End session" sends its Disconnect-Request; default 3799.
+	CoAPort int `toml:"coa_port"`
+	// CoASecret is the secret of Disconnect-Requests, when it is not Secret.
+	CoASecret Secret `toml:"coa_secret"`
 
 	prefix netip.Prefix
 }
 
 // Prefix is the parsed Address (a single IP is a /32 or /128).
 func (n NAS) Prefix() netip.Prefix { return n.prefix }
+
+// DisconnectSecret is the secret of Disconnect-Requests: CoASecret, or
+// Secret when that is not set.
+func (n NAS) DisconnectSecret() Secret {
+	if n.CoASecret != "" {
+		return n.CoASecret
+	}
+	return n.Secret
+}
 
 // Log is the daemon's own logging.
 type Log struct {
@@ -352,6 +384,11 @@ func (c *Config) Validate() error {
 			bad(key+".secret_file", "%v", err)
 		} else if n.Secret == "" {
 			bad(key+".secret", "required (or secret_file)")
+		}
+		if n.CoAPort == 0 {
+			n.CoAPort = radius.DefaultCoAPort
+		} else if n.CoAPort < 1 || n.CoAPort > 65535 {
+			bad(key+".coa_port", "%d is not a UDP port", n.CoAPort)
 		}
 	}
 	routers := map[string]bool{}

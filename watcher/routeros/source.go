@@ -111,6 +111,10 @@ type Source struct {
 
 	mu sync.Mutex
 	st Status // the fields not kept in the counters above
+	// cmds takes RemoveSession's requests while a connection serves (nil
+	// otherwise); cmdsGone is closed when that connection ends.
+	cmds     chan removeRequest
+	cmdsGone chan struct{}
 
 	// Owned by Run's goroutine.
 	known      map[string]row // /ppp/active as recorded, by .id
@@ -343,6 +347,8 @@ func (s *Source) serve(ctx context.Context, cmd, lis *link) error {
 		logC = logL.Chan()
 	}
 	s.setListening(sessC != nil, logC != nil)
+	cmds, cmdsGone := s.openCommands()
+	defer s.closeCommands(cmdsGone)
 
 	// The first read comes after the listens are up, so that no change can
 	// fall between the two; it is also the resync after a reconnect.
@@ -410,6 +416,11 @@ func (s *Source) serve(ctx context.Context, cmd, lis *link) error {
 				}
 			}
 			if err := s.poll(ctx, cmd, false); err != nil {
+				return err
+			}
+
+		case rq := <-cmds:
+			if err := s.serveRemove(cmd, rq); err != nil {
 				return err
 			}
 

@@ -24,9 +24,11 @@ const (
 	followConnectTimeout = 10 * time.Second
 	// maxFollowBackoff caps the pause between reconnection attempts.
 	maxFollowBackoff = 5 * time.Second
-	// followChunk is how many events one catch-up read takes.
-	followChunk = 1000
 )
+
+// followChunk is how many events one catch-up read takes (a variable for
+// the tests, which make reads stop half-way).
+var followChunk = 1000
 
 // FollowerOptions tune a Follower; zero values pick defaults.
 type FollowerOptions struct {
@@ -53,8 +55,9 @@ type Follower struct {
 	poll    time.Duration
 	log     *slog.Logger
 
-	mu   sync.Mutex // serialises delivery
-	last int64      // highest seq delivered
+	mu      sync.Mutex      // serialises delivery; guards last and pending
+	last    int64           // highest seq delivered
+	pending []watcher.Event // our own stored events waiting behind a gap, in seq order
 
 	wake     chan struct{} // a read is wanted
 	waitMu   sync.Mutex
@@ -87,23 +90,29 @@ func (s *Store) NewFollower(from int64, deliver func([]watcher.Event), o Followe
 
 // Committed takes a batch this instance just stored. When it comes right
 // after the last event delivered it is delivered now, on the caller's
-// goroutine; otherwise (another instance's events lie between) the
-// Follower's loop is woken to read them from the table, in order.
+// goroutine. Otherwise another instance's events lie between: the batch
+// waits, and the Follower's loop is woken to read the gap before it from the
+// table, then delivers the gap and the batch, in order.
 func (f *Follower) Committed(evs []watcher.Event) {
 	f.mu.Lock()
-	i := 0
-	for i < len(evs) && evs[i].Seq <= f.last {
-		i++ // already read from the table
+	if len(f.pending) > 0 {
+		f.pending = append(f.pending, evs...) // after the batches already waiting
+	} else {
+		i := 0
+		for i < len(evs) && evs[i].Seq <= f.last {
+			i++ // already read from the table
+		}
+		j := i
+		for j < len(evs) && evs[j].Seq == f.last+int64(j-i)+1 {
+			j++
+		}
+		if j > i {
+			f.deliver(evs[i:j])
+			f.last = evs[j-1].Seq
+		}
+		f.pending = append(f.pending, evs[j:]...)
 	}
-	j := i
-	for j < len(evs) && evs[j].Seq == f.last+int64(j-i)+1 {
-		j++
-	}
-	if j > i {
-		f.deliver(evs[i:j])
-		f.last = evs[j-1].Seq
-	}
-	behind := j < len(evs)
+	behind := len(f.pending) > 0
 	f.mu.Unlock()
 	if behind {
 		f.kick()
@@ -130,19 +139,30 @@ func (f *Follower) kick() {
 	f.waitMu.Unlock()
 }
 
-// catchUp delivers every event in the table after the last one delivered.
-func (f *Follower) catchUp(ctx context.Context) error {
+// catchUp reads from the table what lies between the last event delivered
+// and our own batches waiting in f.pending, and delivers both in seq order;
+// with all set it then reads on, to the end of the table.
+func (f *Follower) catchUp(ctx context.Context, all bool) error {
 	for {
-		from := f.Last()
+		f.mu.Lock()
+		q := watcher.Query{After: f.last, Limit: followChunk}
+		if len(f.pending) > 0 {
+			q.Before = f.pending[0].Seq
+		}
+		f.mu.Unlock()
+		if q.Before == 0 && !all {
+			return nil
+		}
 		f.reads.Add(1)
-		evs, err := f.s.Events(ctx, watcher.Query{After: from, Limit: followChunk})
+		evs, err := f.s.Events(ctx, q)
 		if err != nil {
 			return err
 		}
 		f.mu.Lock()
 		// Committed may have delivered some of them meanwhile; the read
-		// holds every committed event up to its last, so the rest follow
-		// on without a gap.
+		// holds every committed event up to its last (and, commit order
+		// being seq order, every one below q.Before), so the rest follow on
+		// without a gap.
 		k := 0
 		for k < len(evs) && evs[k].Seq <= f.last {
 			k++
@@ -151,8 +171,33 @@ func (f *Follower) catchUp(ctx context.Context) error {
 			f.deliver(evs[k:])
 			f.last = evs[len(evs)-1].Seq
 		}
+		gapRead := len(evs) < followChunk
+		if gapRead && q.Before > 0 {
+			// Every event below q.Before, our first waiting one, is
+			// delivered now: that one is next, and so are those right
+			// after it. Waiting events that a read delivered already are
+			// dropped; the first left is next only if it follows on.
+			p := f.pending
+			i := 0
+			for i < len(p) && p[i].Seq <= f.last {
+				i++
+			}
+			j := i
+			if i < len(p) && (i == 0 || p[i].Seq == f.last+1) {
+				for j++; j < len(p) && p[j].Seq == p[j-1].Seq+1; j++ {
+				}
+				f.deliver(p[i:j])
+				f.last = p[j-1].Seq
+			}
+			f.pending = append(p[:0:0], p[j:]...)
+		}
+		morePending := len(f.pending) > 0
 		f.mu.Unlock()
-		if len(evs) < followChunk {
+		switch {
+		case !gapRead: // more to read before the next waiting event, or the end
+		case morePending: // the gap before the next waiting batch
+		case q.Before > 0 && all: // on past our batches, to the end
+		default:
 			return nil
 		}
 	}
@@ -176,12 +221,19 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		f.reconnects.Add(1)
 		f.log.Warn("store follower: connection lost; reconnecting", "err", err, "in", backoff)
+		// Our own commits still go out meanwhile, read through the pool,
+		// if the database answers at all.
 		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-f.wake:
+				f.catchUp(ctx, true)
+			case <-t.C:
+				waiting = false
+			}
 		}
 		backoff = min(backoff*2, maxFollowBackoff)
 	}
@@ -211,7 +263,7 @@ func (f *Follower) session(ctx context.Context) (connected bool, err error) {
 	}
 	f.pid.Store(conn.PgConn().PID())
 	// Listening now: whatever was committed before is in the table.
-	if err := f.catchUp(ctx); err != nil {
+	if err := f.catchUp(ctx, true); err != nil {
 		return false, fmt.Errorf("catch up: %w", err)
 	}
 	f.errMu.Lock()
@@ -263,7 +315,9 @@ func (f *Follower) session(ctx context.Context) (connected bool, err error) {
 		default:
 			return true, fmt.Errorf("wait for notification: %w", err)
 		}
-		if err := f.catchUp(ctx); err != nil {
+		// A kick needs only the gaps before our own batches; a
+		// notification or a poll reads to the end.
+		if err := f.catchUp(ctx, !woken || tick); err != nil {
 			return true, fmt.Errorf("catch up: %w", err)
 		}
 	}

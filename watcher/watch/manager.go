@@ -311,6 +311,12 @@ func (m *Manager) Observe(ev watcher.Event, logins []string) {
 		}
 		if hit && w.Apply(ev) {
 			changed = append(changed, id)
+			// Online, but in the provider's block: that is the verdict.
+			if w.After != nil && w.Blocked == nil {
+				if c, _ := m.o.State.Customer(w.Login); c.Blocked != nil {
+					w.SetBlocked(*c.Blocked, ev.At)
+				}
+			}
 		}
 		if o != nil && w.Before != nil && w.Before.NAS == o.NAS && w.SetOutage(*o) && (len(changed) == 0 || changed[len(changed)-1] != id) {
 			changed = append(changed, id)

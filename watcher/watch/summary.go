@@ -62,6 +62,7 @@ var text = map[Lang]phrases{
 			OnlineUnreachable: "autenticou (IP %s), mas o equipamento não responde em HTTP",
 			MACChanged:        "voltou de outro MAC (antes %s, agora %s) — é outro roteador",
 			NoDrop:            "a sessão não caiu — o cliente pode não ter reiniciado o roteador",
+			OnlineBlocked:     "autenticou, mas está bloqueado (%s) — verificar situação financeira",
 			Cancelled:         "acompanhamento encerrado pelo atendente",
 		},
 		reasons: map[string]string{
@@ -96,6 +97,7 @@ var text = map[Lang]phrases{
 			OnlineUnreachable: "authenticated (IP %s) but the equipment does not answer over HTTP",
 			MACChanged:        "came back from another MAC (was %s, now %s) — a different router",
 			NoDrop:            "the session never dropped — the customer may not have rebooted the router",
+			OnlineBlocked:     "authenticated but blocked (%s) — check billing",
 			Cancelled:         "watch ended by the agent",
 		},
 		reasons: map[string]string{
@@ -133,6 +135,12 @@ func (w *Watch) VerdictText(lang Lang, now time.Time) string {
 		return fmt.Sprintf(p.verdicts[AuthFailing], len(w.Rejects), w.rejectReasons(lang))
 	case OnlineUnreachable:
 		return fmt.Sprintf(p.verdicts[OnlineUnreachable], w.After.IP)
+	case OnlineBlocked:
+		by := ""
+		if w.Blocked != nil {
+			by = w.Blocked.By
+		}
+		return fmt.Sprintf(p.verdicts[OnlineBlocked], by)
 	case MACChanged:
 		return fmt.Sprintf(p.verdicts[MACChanged], w.Before.MAC, w.After.MAC)
 	}

@@ -45,6 +45,7 @@ const (
 	OnlineUnreachable Verdict = "online_unreachable" // session up, CPE page silent
 	MACChanged        Verdict = "mac_changed"        // came back from another MAC: another router
 	NoDrop            Verdict = "no_drop"            // the session never dropped: no real reboot
+	OnlineBlocked     Verdict = "online_blocked"     // authenticated, but in the provider's block (billing)
 	Cancelled         Verdict = "cancelled"          // ended by an agent before a verdict
 )
 
@@ -110,12 +111,15 @@ type Watch struct {
 	// ("Multiple logins", "already logged in"): an old session is still open
 	// on the concentrator. Stale is that session when the watch knows it
 	// (the one it started with, whose stop it has not seen).
-	MultipleLogins bool     `json:"multiple_logins,omitempty"`
-	Stale          *Session `json:"stale,omitempty"`
-	beforeClosed   bool
-	Verdict        Verdict   `json:"verdict,omitempty"`
-	Ended          time.Time `json:"ended,omitzero"`
-	LastSeq        int64     `json:"last_seq"` // the last event applied
+	MultipleLogins bool `json:"multiple_logins,omitempty"`
+	// Blocked is set when the customer came back online blocked (or
+	// reduced) for non-payment: it sounds like "no internet" on the phone.
+	Blocked      *watcher.Block `json:"blocked,omitempty"`
+	Stale        *Session       `json:"stale,omitempty"`
+	beforeClosed bool
+	Verdict      Verdict   `json:"verdict,omitempty"`
+	Ended        time.Time `json:"ended,omitzero"`
+	LastSeq      int64     `json:"last_seq"` // the last event applied
 }
 
 // Outage is a notice that many customers of one NAS dropped at once.
@@ -229,7 +233,17 @@ func (w *Watch) Apply(ev watcher.Event) bool {
 		w.mark(Authenticating, ev.At, "")
 		return true
 	case watcher.SessionStart, watcher.SessionUpdate:
-		if ev.Login != w.Login || w.isBefore(ev) || w.After != nil {
+		if ev.Login != w.Login || w.isBefore(ev) {
+			return false
+		}
+		if a := w.After; a != nil {
+			// RouterOS lists a session before its address is assigned: the
+			// update that brings the IP completes the new session (and lets
+			// the probe start).
+			if ev.NAS == a.NAS && ev.SessionID == a.ID && a.IP == "" && ev.IP != "" && ev.IP != "0.0.0.0" {
+				a.IP = ev.IP
+				return true
+			}
 			return false
 		}
 		if ev.Kind == watcher.SessionUpdate && ev.IP == "" {
@@ -277,6 +291,21 @@ func (w *Watch) onlineVerdict() Verdict {
 		return MACChanged
 	}
 	return OK
+}
+
+// SetBlocked ends a watch that reached online with the customer in the
+// provider's block: the reboot worked, billing is the story. It reports
+// whether the watch changed.
+func (w *Watch) SetBlocked(b watcher.Block, at time.Time) bool {
+	// A watch that just ended ok at this very moment (online, probing off)
+	// ended too soon: blocked is the truer verdict.
+	justOK := (w.Verdict == OK || w.Verdict == MACChanged) && w.Ended.Equal(at)
+	if !w.Active() && !justOK || stepOrder[w.Step] < stepOrder[Online] {
+		return false
+	}
+	w.Blocked = &b
+	w.end(OnlineBlocked, at)
+	return true
 }
 
 // SetOutage attaches a mass-outage notice; it reports whether it is new.

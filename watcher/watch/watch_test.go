@@ -186,3 +186,18 @@ func TestMultipleLoginsNamesTheStaleSession(t *testing.T) {
 		t.Errorf("stale after the stop: %+v", w2.Stale)
 	}
 }
+
+func TestAddressArrivesAfterTheStart(t *testing.T) {
+	w := watch.Begin("w1", online, t0, time.Minute, true)
+	noIP := start(10, "new", macOld)
+	noIP.IP = ""
+	withIP := noIP
+	withIP.Kind, withIP.IP, withIP.At = watcher.SessionUpdate, "100.64.3.10", at(12)
+	for i, ev := range (evs{stop(5, "old"), noIP, withIP}) {
+		ev.Seq = int64(20 + i)
+		w.Apply(ev)
+	}
+	if w.Step != watch.Online || w.After == nil || w.After.IP != "100.64.3.10" {
+		t.Fatalf("%+v after %+v", w, w.After)
+	}
+}
