@@ -117,4 +117,15 @@
 // forwarding, and run both. The Proxy waits, when stopping, for the
 // Listeners forwarding through it to drain, so they may be cancelled
 // together.
+//
+// # Dynamic authorization
+//
+// Disconnect sends an RFC 5176 Disconnect-Request to a NAS (authwatch as the
+// Dynamic Authorization Client, for "End session") and reports Disconnect-ACK
+// as ResultDone, Disconnect-NAK as ResultRefused with its Error-Cause, and
+// silence after the retransmissions (the same bytes, the same Identifier) as
+// ResultTimeout. The request carries a Message-Authenticator and the
+// accounting-style Request Authenticator of RFC 5176 §3.5; an answer whose
+// Response Authenticator or Message-Authenticator does not verify is no
+// answer.
 package radius

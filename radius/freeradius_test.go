@@ -22,7 +22,10 @@ import (
 //
 // Users (the files module): alice / alice-pass (answered with
 // Framed-IP-Address and Framed-Pool), blocked (always rejected with "cliente
-// bloqueado"), and any other LOGIN with password LOGIN-pass. Rejects without
+// bloqueado"), devedor / devedor-pass (accepted into the provider's block:
+// Mikrotik-Address-List "bloqueados" and Mikrotik-Rate-Limit "1M/1M", as
+// MK-Auth answers a customer in arrears), and any other LOGIN with password
+// LOGIN-pass. Rejects without
 // a Reply-Message of their own get "senha incorreta". Accounting is written
 // to the detail file.
 type freeRADIUS struct {
@@ -154,6 +157,11 @@ const freeRADIUSUsers = `alice	Cleartext-Password := "alice-pass"
 
 blocked	Cleartext-Password := "blocked-pass", Auth-Type := Reject
 	Reply-Message = "cliente bloqueado"
+
+devedor	Cleartext-Password := "devedor-pass"
+	Framed-IP-Address = 100.64.0.66,
+	Mikrotik-Rate-Limit = "1M/1M 2M/2M 1M/1M 8/8",
+	Mikrotik-Address-List = "bloqueados"
 
 DEFAULT	Cleartext-Password := "%{User-Name}-pass"
 `

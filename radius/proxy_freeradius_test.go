@@ -86,6 +86,22 @@ func TestProxyFreeRADIUS(t *testing.T) {
 			t.Errorf("event %+v", ev)
 		}
 	})
+	t.Run("accept into the provider's block: blocked and plan", func(t *testing.T) {
+		h.state.SetBlockPolicy(watcher.BlockPolicy{AddressLists: []string{"bloqueados"}, ReducedRateLimits: []string{"1M/1M"}})
+		resp := exchange(t, radiustest.Access{User: "devedor", Password: "devedor-pass", MAC: "aa:bb:cc:00:00:66"})
+		if resp.Code != radius.CodeAccessAccept {
+			t.Fatalf("answer %v", resp.Code)
+		}
+		ev := lastEvent(t, "devedor", 1)
+		if ev.Kind != watcher.AuthAccept || ev.Detail.Attributes["26:14988:19"] != "bloqueados" || ev.Detail.Attributes["26:14988:8"] != "1M/1M 2M/2M 1M/1M 8/8" {
+			t.Fatalf("event %+v %+v", ev, ev.Detail)
+		}
+		c, _ := h.state.Customer("devedor")
+		if c.Blocked == nil || c.Blocked.By != "address-list bloqueados" || c.Blocked.Source != "proxy" ||
+			c.Plan != "1M/1M" || c.Reduced == nil || c.Reduced.By != "rate-limit 1M/1M" {
+			t.Errorf("state: plan %q blocked %+v reduced %+v", c.Plan, c.Blocked, c.Reduced)
+		}
+	})
 	t.Run("CHAP", func(t *testing.T) {
 		for i, challenge := range [][]byte{nil, []byte("0123456789abcdef")} {
 			if resp := exchange(t, radiustest.Access{User: "chap-user", CHAP: "chap-user-pass", CHAPChallenge: challenge}); resp.Code != radius.CodeAccessAccept {

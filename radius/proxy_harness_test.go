@@ -157,6 +157,7 @@ type proxyHarness struct {
 	l     *authradius.Listener // with cfg.ForwardAccounting
 	acct  string
 	rec   *watcher.Recorder
+	state *watcher.State
 	store *faultyStore
 	logs  *syncBuffer
 
@@ -186,7 +187,8 @@ func startProxy(t testing.TB, clients []authradius.Client, cfg authradius.ProxyC
 	if opts.Logger == nil {
 		opts.Logger = logger
 	}
-	h.rec = watcher.NewRecorder(h.store, watcher.NewState(), watcher.NewHub(0), watcher.RecorderOptions{Logger: logger})
+	h.state = watcher.NewState()
+	h.rec = watcher.NewRecorder(h.store, h.state, watcher.NewHub(0), watcher.RecorderOptions{Logger: logger})
 	recCtx, stopRecorder := context.WithCancel(context.Background())
 	recDone := make(chan error, 1)
 	go func() { recDone <- h.rec.Run(recCtx) }()

@@ -80,6 +80,25 @@ type Detail struct {
 
 	// Attributes are the raw attributes as received, for the curious agent.
 	Attributes map[string]string `json:"attributes,omitempty"`
+
+	// RouterCheck is what a RouterOS router said of the session when it
+	// got its address; nil when it was not asked.
+	RouterCheck *RouterCheck `json:"router_check,omitempty"`
+}
+
+// RouterCheck is what a RouterOS router said of one session: the simple
+// queue that shapes it (its plan) and which of the [blocked] firewall
+// address-lists hold its IP.
+type RouterCheck struct {
+	Queue string `json:"queue,omitempty"` // the /queue/simple item's name
+	// MaxLimit is the queue's max-limit as the router prints it:
+	// upload/download of the customer ("150M/300M"), the order of
+	// Mikrotik-Rate-Limit too.
+	MaxLimit string `json:"max_limit,omitempty"`
+	// ListsChecked says the address-lists were read; AddressLists then
+	// names the [blocked] ones holding the session's IP (none: not blocked).
+	ListsChecked bool     `json:"lists_checked,omitempty"`
+	AddressLists []string `json:"address_lists,omitempty"`
 }
 
 // Limits on field sizes; longer input is refused, so that one bad source cannot

@@ -68,11 +68,13 @@ type Customer struct {
 	LastAuth *Auth      `json:"last_auth,omitempty"`
 	LastStop *Stop      `json:"last_stop,omitempty"`
 	LastHTTP *HTTPCheck `json:"last_http,omitempty"`
-	// Plan is the speed the last Access-Accept gave ("300M/150M", as the
-	// provider wrote its Mikrotik-Rate-Limit).
+	// Plan is the speed the last Access-Accept gave, or the max-limit of
+	// the session's RouterOS simple queue, as the provider wrote it: in
+	// RouterOS order, upload/download of the customer ("150M/300M").
 	Plan string `json:"plan,omitempty"`
-	// Blocked and Reduced say the last Access-Accept put the customer in
-	// the provider's block (non-payment) or a reduced plan, and by what.
+	// Blocked and Reduced say the last Access-Accept, or the session's
+	// router, put the customer in the provider's block (non-payment) or a
+	// reduced plan, and by what.
 	Blocked  *Block    `json:"blocked,omitempty"`
 	Reduced  *Block    `json:"reduced,omitempty"`
 	LastSeq  int64     `json:"last_seq"`
@@ -83,6 +85,9 @@ type Customer struct {
 type Block struct {
 	By    string    `json:"by"` // "address-list bloqueados", "pool bloqueio", "rate-limit 1M/1M"
 	Since time.Time `json:"since"`
+	// Source is who said so: the RADIUS source that saw the accept, or
+	// "routeros:<name>" for a router's address-list or queue.
+	Source string `json:"source,omitempty"`
 }
 
 // BlockPolicy names what, in an Access-Accept, means "blocked" or "reduced":
@@ -303,6 +308,9 @@ func (s *State) Apply(ev Event) []string {
 	switch ev.Kind {
 	case SessionStart, SessionUpdate:
 		c.upsert(ev)
+		if ev.Detail != nil && ev.Detail.RouterCheck != nil {
+			c.routerChecked(ev, s.policy)
+		}
 	case SessionStop:
 		c.stop(ev)
 	case AuthAccept, AuthReject:
@@ -327,7 +335,9 @@ func (c *customer) classify(ev Event, p BlockPolicy) {
 	if rl := attrs[attrRateLimit]; rl != "" {
 		c.Plan = strings.Fields(rl)[0]
 	} else if down, up := attrs[attrWISPrDown], attrs[attrWISPrUp]; down != "" || up != "" {
-		c.Plan = bitrate(down) + "/" + bitrate(up)
+		// Written in Mikrotik-Rate-Limit's order (rx/tx from the router's
+		// side: the customer's upload first), so one plan reads one way.
+		c.Plan = bitrate(up) + "/" + bitrate(down)
 	}
 	block := func(cur *Block, by string) *Block {
 		if by == "" {
@@ -336,7 +346,7 @@ func (c *customer) classify(ev Event, p BlockPolicy) {
 		if cur != nil && cur.By == by {
 			return cur
 		}
-		return &Block{By: by, Since: ev.At}
+		return &Block{By: by, Since: ev.At, Source: ev.Source}
 	}
 	var blockedBy, reducedBy string
 	if l := attrs[attrAddressList]; l != "" && slices.Contains(p.AddressLists, l) {
@@ -397,6 +407,7 @@ func (s *State) closeNAS(ev Event) []string {
 		c.LastSeq = ev.Seq
 		if len(c.open) == 0 {
 			c.Online, c.Since = false, ev.At
+			c.forgetRouterBlocks()
 		}
 		c.LastStop = &Stop{At: ev.At, Reason: ev.Reason, NAS: ev.NAS}
 	}
@@ -458,6 +469,7 @@ func (c *customer) stop(ev Event) {
 	c.LastStop = &Stop{At: ev.At, Reason: ev.Reason, NAS: ev.NAS, SessionID: ev.SessionID}
 	if len(c.open) == 0 {
 		c.Online, c.Since = false, ev.At
+		c.forgetRouterBlocks()
 	}
 }
 

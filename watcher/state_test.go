@@ -215,7 +215,7 @@ func TestPlanAndBlock(t *testing.T) {
 		blocked, reduced string
 	}{
 		{"plan", map[string]string{"26:14988:8": "300M/150M 600M/300M 300M/150M 10/10"}, "300M/150M", "", ""},
-		{"wispr plan", map[string]string{"26:14122:8": "100000000", "26:14122:7": "50000000"}, "100M/50M", "", ""},
+		{"wispr plan", map[string]string{"26:14122:8": "100000000", "26:14122:7": "50000000"}, "50M/100M", "", ""},
 		{"address list", map[string]string{"26:14988:19": "bloqueados", "26:14988:8": "1M/1M"}, "1M/1M", "address-list bloqueados", "rate-limit 1M/1M"},
 		{"pool", map[string]string{"Framed-Pool": "bloqueio"}, "", "pool bloqueio", ""},
 		{"other list is not a block", map[string]string{"26:14988:19": "clientes"}, "", "", ""},

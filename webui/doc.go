@@ -13,7 +13,7 @@
 //	GET /metrics                            Options.Metrics, when given; public
 //	POST /api/login                         {"username","password"} → cookie; public
 //	POST /api/logout                        ends the web session
-//	GET /api/me                             {"user","role","csrf","auth"}
+//	GET /api/me                             {"user","role","csrf","auth","may_disconnect"}
 //	GET /api/customers/{login}              current state of one login
 //	GET /api/customers/{login}/events       stored events (?since=SEQ&before=SEQ&limit=N)
 //	GET /api/lookup?q=…                     logins by login prefix, MAC or IP
@@ -26,6 +26,8 @@
 //	GET|DELETE /api/watches/{id}            one watch; DELETE ends it
 //	GET /api/watches/{id}/summary           the ticket text (?lang=&tz=)
 //	POST /api/customers/{login}/probe       test the CPE's HTTP page now
+//	POST /api/customers/{login}/disconnect  end a stale session at the NAS ({"session_id"} optional) →
+//	                                        {"result","via","detail"}; admins, agents when allowed (disconnect.go)
 //	GET /ws?login=LOGIN&since=SEQ           live events; login=* is the firehose
 //
 // Errors are always JSON, {"error": "..."}, with a 4xx or 5xx status.

@@ -3,6 +3,7 @@
 //
 //	authwatch demo                 everything on loopback, with simulated NAS
 //	authwatch serve -config FILE   the daemon
+//	authwatch disconnect [-server URL] LOGIN   end a customer's stale session at the NAS
 //	authwatch user add -config FILE [-role agent|admin] NAME   accounts (also passwd, role, disable, enable, list)
 //	authwatch token create -config FILE -user NAME             API tokens (also list, revoke ID)
 //	authwatch version
@@ -30,6 +31,7 @@ commands:
   serve     run the daemon: authwatch serve -config /etc/authwatch/authwatch.toml
   check     validate a configuration; -connect also tries the store and routers
   tail      follow a customer in the terminal: authwatch tail [-server URL] LOGIN
+  disconnect  end a customer's stale session at the NAS: authwatch disconnect [-server URL] [-token T] LOGIN
   user      accounts: authwatch user add|passwd|role|disable|enable|list -config FILE [-role agent|admin] NAME
   token     API tokens: authwatch token create -config FILE -user NAME [-name WHAT] | list [-user NAME] | revoke ID
   version   print the version
@@ -85,6 +87,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.Login = fs.Arg(0)
 		o.Color = !o.JSON && isTerminal(stdout)
 		return app.Tail(ctx, o, stdout)
+	case "disconnect":
+		var o app.DisconnectOptions
+		fs.StringVar(&o.Server, "server", "http://127.0.0.1:8080", "authwatch's address")
+		fs.StringVar(&o.Token, "token", os.Getenv("AUTHWATCH_TOKEN"), "API token (default: $AUTHWATCH_TOKEN)")
+		fs.StringVar(&o.SessionID, "session", "", "end only this session id (default: every open session of LOGIN)")
+		fs.BoolVar(&o.JSON, "json", false, "print the API's JSON answer")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return fmt.Errorf("usage: authwatch disconnect [-server URL] [-token T] [-session ID] [-json] LOGIN")
+		}
+		o.Login = fs.Arg(0)
+		return app.Disconnect(ctx, o, stdout)
 	case "user":
 		var o app.UserOptions
 		fs.StringVar(&o.Config, "config", "/etc/authwatch/authwatch.toml", "configuration file (for the store)")

@@ -50,6 +50,7 @@ type Daemon struct {
 	web        *webui.Server
 	auth       *auth.Service // accounts; nil in desk mode ([http] auth = false)
 	shared     *shared       // PostgreSQL: several instances on one database (nil with SQLite)
+	actions    disconnects   // "End session" (disconnect.go)
 }
 
 // Serve loads the configuration at path and runs the daemon until ctx ends.
@@ -173,6 +174,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 		d.logs = append(d.logs, frlog.New(c, d.rec, st, log))
 	}
 
+	d.actions.configure(cfg)
 	if d.auth, err = newAuth(cfg, st, log); err != nil {
 		return nil, err
 	}
@@ -181,6 +183,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 		State: d.state, Store: d.store, Hub: d.hub, Watches: d.watches, Logger: log, Metrics: mx.handler(),
 		Routers: d.routerStatus,
 		Auth:    d.auth, Desk: d.auth == nil, AllowedOrigins: cfg.HTTP.PublicURLs,
+		Disconnect: d.Disconnect, AgentsMayDisconnect: d.actions.agentsMay,
 		Checks: append([]webui.Check{
 			webui.RecorderCheck(d.rec),
 			webui.InfoCheck("radius", func() any { return d.radius.Stats() }),
@@ -242,6 +245,7 @@ func (d *Daemon) Reload(path string) error {
 			return err
 		}
 	}
+	d.actions.configure(cfg)
 	added, removed, kept := d.routers.apply(cfg.RouterOS)
 	if cfg.HTTP.Listen != d.cfg.HTTP.Listen || cfg.RADIUS.Listen != d.cfg.RADIUS.Listen || cfg.Store != d.cfg.Store {
 		d.log.Warn("reload: listen addresses and [store] change only with a restart")

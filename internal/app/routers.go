@@ -31,7 +31,12 @@ type router struct {
 // open on it: the router is the authority on its own sessions, and its
 // first poll is compared with that.
 func (s *routerSet) source(r config.RouterOS) *routeros.Source {
-	src := routeros.New(r.Source(), s.d.rec, s.d.log)
+	cfg := r.Source()
+	// The router is asked whether a new session's IP is in one of the
+	// address-lists that mean "blocked" ([blocked], read at start like the
+	// state's policy).
+	cfg.BlockedLists = s.d.cfg.Blocked.AddressLists
+	src := routeros.New(cfg, s.d.rec, s.d.log)
 	logins, sessions := s.d.state.SessionsOn(r.Name)
 	open := make([]routeros.OpenSession, len(sessions))
 	for i, ss := range sessions {

@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,9 +139,27 @@ func (p *Prober) Allowed(ip netip.Addr) bool {
 // response, http.down with the reason otherwise. It refuses with
 // ErrNotAllowed or ErrRateLimited without sending anything.
 func (p *Prober) Probe(ctx context.Context, login string, ip netip.Addr) (watcher.Event, error) {
-	ip = ip.Unmap()
-	if !p.Allowed(ip) {
-		return watcher.Event{}, fmt.Errorf("probe %s: %w", ip, ErrNotAllowed)
+	return p.ProbeAddrs(ctx, login, []netip.Addr{ip})
+}
+
+// ProbeAddrs is Probe for equipment known by more than one address (a
+// dual-stack session's IPv4 and IPv6 address): the allowed ones are tried
+// in order, each on every port, as one probe under one rate-limit slot, and
+// the first answer wins. The addresses not allowed are skipped; with none
+// allowed it refuses with ErrNotAllowed.
+func (p *Prober) ProbeAddrs(ctx context.Context, login string, ips []netip.Addr) (watcher.Event, error) {
+	var allowed []netip.Addr
+	for _, ip := range ips {
+		if ip = ip.Unmap(); p.Allowed(ip) && !slices.Contains(allowed, ip) {
+			allowed = append(allowed, ip)
+		}
+	}
+	if len(allowed) == 0 {
+		what := "no address"
+		if len(ips) > 0 {
+			what = ips[0].Unmap().String()
+		}
+		return watcher.Event{}, fmt.Errorf("probe %s: %w", what, ErrNotAllowed)
 	}
 	now := time.Now()
 	p.mu.Lock()
@@ -159,27 +178,36 @@ func (p *Prober) Probe(ctx context.Context, login string, ip netip.Addr) (watche
 		return watcher.Event{}, ctx.Err()
 	}
 
-	ev := watcher.Event{At: now.UTC(), Login: login, Source: "probe", IP: ip.String(), Kind: watcher.HTTPDown}
+	ev := watcher.Event{At: now.UTC(), Login: login, Source: "probe", IP: allowed[0].String(), Kind: watcher.HTTPDown}
 	var reasons []string
-	for _, port := range p.cfg.Ports {
-		res := p.get(ctx, ip, port)
-		ev.At = time.Now().UTC()
-		if res.err == nil {
-			ev.Kind = watcher.HTTPUp
-			ev.Reason = res.status
-			if res.title != "" {
-				ev.Reason += " — " + res.title
+	for _, ip := range allowed {
+		for _, port := range p.cfg.Ports {
+			res := p.get(ctx, ip, port)
+			ev.At = time.Now().UTC()
+			if res.err == nil {
+				ev.Kind, ev.IP = watcher.HTTPUp, ip.String()
+				ev.Reason = res.status
+				if res.title != "" {
+					ev.Reason += " — " + res.title
+				}
+				ev.Detail = &watcher.Detail{HTTPStatus: res.code, HTTPTitle: res.title, LatencyMS: res.latencyMS, URL: res.url}
+				return ev, nil
 			}
-			ev.Detail = &watcher.Detail{HTTPStatus: res.code, HTTPTitle: res.title, LatencyMS: res.latencyMS, URL: res.url}
-			return ev, nil
+			where := strconv.Itoa(port)
+			if len(allowed) > 1 {
+				where = net.JoinHostPort(ip.String(), where)
+			}
+			reasons = append(reasons, fmt.Sprintf("%s: %s", where, res.err))
+			if ctx.Err() != nil {
+				break
+			}
 		}
-		reasons = append(reasons, fmt.Sprintf("%d: %s", port, res.err))
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	ev.Reason = strings.Join(reasons, "; ")
-	ev.Detail = &watcher.Detail{URL: urlFor(ip, p.cfg.Ports[0])}
+	ev.Detail = &watcher.Detail{URL: urlFor(allowed[0], p.cfg.Ports[0])}
 	return ev, nil
 }
 

@@ -209,3 +209,56 @@ func TestTitle(t *testing.T) {
 		}
 	}
 }
+
+// serve6 starts a CPE stand-in on ::1 and returns its port; the test is
+// skipped where the host has no IPv6 loopback.
+func serve6(t *testing.T, h http.HandlerFunc) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().(*net.TCPAddr).Port
+}
+
+// TestProbeDualStack: a CPE that answers only on its IPv6 address is found
+// there after its IPv4 address refuses, in one probe; an address outside
+// [probe] allow is skipped, not probed.
+func TestProbeDualStack(t *testing.T) {
+	port := serve6(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<title>Huawei EG8145V5</title>")) })
+	v6 := netip.MustParseAddr("::1")
+	allow := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	p := probe.New(probe.Config{Ports: []int{port}, Allow: allow, Timeout: time.Second})
+	ev, err := p.ProbeAddrs(context.Background(), "joao", []netip.Addr{ip, v6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Kind != watcher.HTTPUp || ev.IP != "::1" || ev.Detail.HTTPTitle != "Huawei EG8145V5" || ev.Detail.URL != "http://[::1]:"+strconv.Itoa(port)+"/" {
+		t.Fatalf("dual stack = %+v %+v", ev, ev.Detail)
+	}
+
+	// Both down: the reason names each address.
+	closed := closedPort(t)
+	p = probe.New(probe.Config{Ports: []int{closed}, Allow: allow, Timeout: time.Second})
+	ev, err = p.ProbeAddrs(context.Background(), "joao", []netip.Addr{ip, v6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Kind != watcher.HTTPDown || ev.IP != "127.0.0.1" || !strings.Contains(ev.Reason, "127.0.0.1:"+strconv.Itoa(closed)+": ") || !strings.Contains(ev.Reason, "[::1]:"+strconv.Itoa(closed)+": ") {
+		t.Fatalf("both down = %+v", ev)
+	}
+
+	// Only the IPv4 range allowed: the IPv6 address is not tried.
+	p = probe.New(probe.Config{Ports: []int{port}, Allow: loopback, Timeout: time.Second})
+	ev, err = p.ProbeAddrs(context.Background(), "joao", []netip.Addr{ip, v6})
+	if err != nil || ev.Kind != watcher.HTTPDown || strings.Contains(ev.Reason, "::1") {
+		t.Fatalf("v6 not allowed = %+v, %v", ev, err)
+	}
+	if _, err := p.ProbeAddrs(context.Background(), "maria", []netip.Addr{v6}); !errors.Is(err, probe.ErrNotAllowed) {
+		t.Fatalf("only a refused address: %v", err)
+	}
+}

@@ -70,6 +70,13 @@ type Config struct {
 	// jitter) between connection attempts; defaults 1s and 1m.
 	ReconnectMin time.Duration
 	ReconnectMax time.Duration
+	// BlockedLists are the firewall address-lists that mean "blocked" (the
+	// [blocked] address_lists of the configuration): when a session gets
+	// its address, the router is asked whether its IP is in one of them.
+	// Empty: not asked (the session's simple queue is read all the same).
+	BlockedLists []string
+
+	recheckAfter time.Duration // tests shorten it (export_test.go)
 }
 
 // SessionsEnabled reports whether /ppp/active is followed.
@@ -102,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReconnectMax == 0 {
 		c.ReconnectMax = max(DefaultReconnectMax, c.ReconnectMin)
+	}
+	if c.recheckAfter == 0 {
+		c.recheckAfter = recheckAfter
 	}
 	if c.Address != "" {
 		c.Address = withPort(c.Address, c.TLS)

@@ -31,6 +31,11 @@
 // sessions the state still holds open from an earlier run, so those that
 // ended meanwhile are stopped.
 //
+// RemoveSession ends a customer's session (/ppp/active/remove of the
+// matching item) on the source's command connection, for "End session";
+// Disconnect does the same over a connection of its own when no source is
+// connected. Both need the API user's group to have the write policy.
+//
 // Status reports, per router, whether it is connected and since when, the
 // last error, reconnects and counters, for /api/routers and /healthz.
 //

@@ -125,6 +125,8 @@ type Source struct {
 	unsent     []watcher.Event // log events whose commit failed, to retry
 	lastBadLog time.Time
 	resumed    map[string]OpenSession // from Resume, until the first read
+	off        checksOff              // session checks the router refused on this connection
+	rechecks   map[string]recheck     // sessions to check once more, by .id
 }
 
 // OpenSession is a session of this router that the customers' state still
@@ -347,6 +349,7 @@ func (s *Source) serve(ctx context.Context, cmd, lis *link) error {
 		logC = logL.Chan()
 	}
 	s.setListening(sessC != nil, logC != nil)
+	s.off = checksOff{}
 	cmds, cmdsGone := s.openCommands()
 	defer s.closeCommands(cmdsGone)
 
@@ -382,7 +385,9 @@ func (s *Source) serve(ctx context.Context, cmd, lis *link) error {
 				relisten = time.After(relistenAfter)
 				continue
 			}
-			s.onSessions(ctx, gather(sen, sessC))
+			if err := s.onSessions(ctx, cmd, gather(sen, sessC)); err != nil {
+				return err
+			}
 
 		case sen, ok := <-logC:
 			if !ok {
@@ -394,7 +399,9 @@ func (s *Source) serve(ctx context.Context, cmd, lis *link) error {
 				relisten = time.After(relistenAfter)
 				continue
 			}
-			s.onLog(ctx, gather(sen, logC))
+			if err := s.onLog(ctx, cmd, gather(sen, logC)); err != nil {
+				return err
+			}
 
 		case <-ticker.C:
 			s.pruneCauses(time.Now())
@@ -412,10 +419,15 @@ func (s *Source) serve(ctx context.Context, cmd, lis *link) error {
 			// table, so the read is compared with the freshest state.
 			if sessC != nil {
 				if batch := gather(nil, sessC); len(batch) > 0 {
-					s.onSessions(ctx, batch)
+					if err := s.onSessions(ctx, cmd, batch); err != nil {
+						return err
+					}
 				}
 			}
 			if err := s.poll(ctx, cmd, false); err != nil {
+				return err
+			}
+			if err := s.runRechecks(ctx, cmd, time.Now()); err != nil {
 				return err
 			}
 
@@ -522,14 +534,15 @@ func (s *Source) poll(ctx context.Context, cmd *link, resync bool) error {
 	} else {
 		evs = s.changeEvents(diff(s.known, snap), now, phase)
 	}
+	checkErr := s.checkSessions(cmd, evs)
 	if !s.commit(ctx, evs) {
-		return nil // the table stays as recorded; the next poll tries again
+		return checkErr // the table stays as recorded; the next poll tries again
 	}
 	s.known, s.synced, s.resumed = snap, true, nil
 	s.mu.Lock()
 	s.st.Sessions, s.st.LastPoll = len(snap), now
 	s.mu.Unlock()
-	return nil
+	return checkErr
 }
 
 // phase says which read produced a change, which decides its kind and
@@ -598,8 +611,9 @@ func (s *Source) resumeEvents(snap map[string]row, now time.Time) []watcher.Even
 }
 
 // onSessions applies listen updates of /ppp/active: full items for new or
-// changed sessions, ".dead" items for removed ones.
-func (s *Source) onSessions(ctx context.Context, batch []*proto.Sentence) {
+// changed sessions, ".dead" items for removed ones. It returns an error only
+// when the command link broke while checking the new sessions.
+func (s *Source) onSessions(ctx context.Context, cmd *link, batch []*proto.Sentence) error {
 	now := time.Now()
 	pending := map[string]*row{} // nil: removed
 	lookup := func(id string) (row, bool) {
@@ -638,8 +652,9 @@ func (s *Source) onSessions(ctx context.Context, batch []*proto.Sentence) {
 		}
 		pending[r.id] = &r
 	}
+	checkErr := s.checkSessions(cmd, evs)
 	if !s.commit(ctx, evs) {
-		return // the next poll finds the difference again
+		return checkErr // the next poll finds the difference again
 	}
 	for id, p := range pending {
 		if p == nil {
@@ -651,6 +666,7 @@ func (s *Source) onSessions(ctx context.Context, batch []*proto.Sentence) {
 	s.mu.Lock()
 	s.st.Sessions = len(s.known)
 	s.mu.Unlock()
+	return checkErr
 }
 
 // sessionEvent builds a session event from a row.
@@ -722,8 +738,9 @@ func (s *Source) pruneCauses(now time.Time) {
 	}
 }
 
-// onLog turns /log lines into events.
-func (s *Source) onLog(ctx context.Context, batch []*proto.Sentence) {
+// onLog turns /log lines into events. It returns an error only when the
+// command link broke while checking a session that a log line started.
+func (s *Source) onLog(ctx context.Context, cmd *link, batch []*proto.Sentence) error {
 	now := time.Now()
 	var evs []watcher.Event
 	for _, sen := range batch {
@@ -744,9 +761,11 @@ func (s *Source) onLog(ctx context.Context, batch []*proto.Sentence) {
 		}
 		evs = append(evs, s.logEvent(l, topics, msg, sen.Map["time"], now))
 	}
+	checkErr := s.checkSessions(cmd, evs)
 	if len(evs) > 0 && !s.commit(ctx, evs) && ctx.Err() == nil {
 		s.keepUnsent(evs)
 	}
+	return checkErr
 }
 
 // logEvent builds the event for one understood log line. With the sessions

@@ -71,7 +71,7 @@ func start(t *testing.T, srv *routerostest.Server, mod func(*routeros.Config)) *
 }
 
 // startWith is start with a hook called before Run.
-func startWith(t *testing.T, srv *routerostest.Server, mod func(*routeros.Config), before func(*routeros.Source)) *harness {
+func startWith(t *testing.T, srv *routerostest.Server, mod func(*routeros.Config), before func(*routeros.Source, *watcher.State)) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := sqlstore.Open(ctx, sqlstore.Options{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "r.db"), Logger: testLogger(t)})
@@ -89,7 +89,7 @@ func startWith(t *testing.T, srv *routerostest.Server, mod func(*routeros.Config
 	}
 	src := routeros.New(cfg, rec, testLogger(t))
 	if before != nil {
-		before(src)
+		before(src, state)
 	}
 	h := &harness{t: t, srv: srv, src: src, store: store, state: state, sub: hub.Subscribe(watcher.Firehose)}
 
@@ -575,7 +575,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	srv := newFake(t, routerostest.Options{})
 	srv.AddSession(routerostest.Session{Name: "ana", CallerID: "52:54:00:00:00:01", Address: "10.99.4.1", SessionID: "0x81A00001"})
 	srv.AddSession(routerostest.Session{Name: "bia", Address: "10.99.4.2", SessionID: "0x81A00002"})
-	h := startWith(t, srv, nil, func(src *routeros.Source) {
+	h := startWith(t, srv, nil, func(src *routeros.Source, _ *watcher.State) {
 		src.Resume([]routeros.OpenSession{
 			{Login: "ana", SessionID: "81a00001", MAC: "52:54:00:00:00:01", IP: "10.99.4.1"},
 			{Login: "caio", SessionID: "81a00003", IP: "10.99.4.3"},

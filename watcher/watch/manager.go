@@ -309,13 +309,21 @@ func (m *Manager) Observe(ev watcher.Event, logins []string) {
 		for _, l := range logins {
 			hit = hit || l == w.Login
 		}
-		if hit && w.Apply(ev) {
-			changed = append(changed, id)
+		if hit {
+			applied := w.Apply(ev)
 			// Online, but in the provider's block: that is the verdict.
-			if w.After != nil && w.Blocked == nil {
+			// The block comes before the session (the accept), with it,
+			// or just after it (what its RouterOS router says of it once
+			// the session has its address; the state may already know
+			// it when an earlier event of the same batch gets here).
+			blocked := false
+			if a := w.After; a != nil && (a.IP != "" || a.IPv6 != "") && w.Blocked == nil {
 				if c, _ := m.o.State.Customer(w.Login); c.Blocked != nil {
-					w.SetBlocked(*c.Blocked, ev.At)
+					blocked = w.SetBlocked(*c.Blocked, ev.At)
 				}
+			}
+			if applied || blocked {
+				changed = append(changed, id)
 			}
 		}
 		if o != nil && w.Before != nil && w.Before.NAS == o.NAS && w.SetOutage(*o) && (len(changed) == 0 || changed[len(changed)-1] != id) {
@@ -399,7 +407,7 @@ func (m *Manager) flush(ctx context.Context, id string) {
 	if ended {
 		delete(m.active, id)
 	}
-	startProbe := !ended && w.Probing && w.After != nil && w.After.IP != "" && !m.probing[id]
+	startProbe := !ended && w.Probing && w.After != nil && (w.After.IP != "" || w.After.IPv6 != "") && !m.probing[id]
 	if startProbe {
 		m.probing[id] = true
 	}
@@ -418,7 +426,7 @@ func (m *Manager) flush(ctx context.Context, id string) {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.probeLoop(ctx, id, cp.Login, cp.After.IP)
+			m.probeLoop(ctx, id, cp.Login)
 		}()
 	}
 }
@@ -432,9 +440,10 @@ func (m *Manager) save(ctx context.Context, w *Watch) error {
 }
 
 // probeLoop probes a watched CPE with growing pauses until it answers, the
-// watch ends or ctx ends. Each result is an event, which reaches the watch
-// through Observe like any other.
-func (m *Manager) probeLoop(ctx context.Context, id, login, ip string) {
+// watch ends or ctx ends: at the new session's IPv4 address, then at its
+// IPv6 address when the NAS reported one. Each result is an event, which
+// reaches the watch through Observe like any other.
+func (m *Manager) probeLoop(ctx context.Context, id, login string) {
 	defer func() {
 		m.mu.Lock()
 		delete(m.probing, id)
@@ -443,24 +452,25 @@ func (m *Manager) probeLoop(ctx context.Context, id, login, ip string) {
 			m.o.Unlead(id)
 		}
 	}()
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return
-	}
 	pause := 2 * time.Second
 	for {
 		m.mu.Lock()
 		w, running := m.active[id]
 		running = running && w.Active()
+		var addrs []netip.Addr
+		if running && w.After != nil {
+			// Read each time: the IPv6 address may come with a later update.
+			addrs = cpeAddrs(w.After.IP, w.After.IPv6)
+		}
 		m.mu.Unlock()
 		if !running {
 			return
 		}
 		if m.o.Lead == nil || m.o.Lead(ctx, id) {
-			ev, err := m.o.Prober.Probe(ctx, login, addr)
+			ev, err := m.o.Prober.ProbeAddrs(ctx, login, addrs)
 			switch {
 			case errors.Is(err, probe.ErrNotAllowed):
-				m.log.Info("watch: session IP not in [probe] allow; not probing", "watch", id, "ip", ip)
+				m.log.Info("watch: session address not in [probe] allow; not probing", "watch", id, "addresses", addrs)
 				return
 			case err == nil:
 				if _, err := m.o.Recorder.Commit(ctx, ev); err != nil && ctx.Err() == nil {
@@ -489,16 +499,16 @@ func (m *Manager) ProbeNow(ctx context.Context, login string) (watcher.Event, er
 		return watcher.Event{}, errors.New("probing is not configured ([probe])")
 	}
 	c, _ := m.o.State.Customer(login)
-	var ip netip.Addr
+	var addrs []netip.Addr
 	for _, s := range c.Sessions { // the newest session with an address wins
-		if a, err := netip.ParseAddr(s.IP); err == nil && !a.IsUnspecified() {
-			ip = a
+		if a := cpeAddrs(s.IP, s.IPv6Address); len(a) > 0 {
+			addrs = a
 		}
 	}
-	if !ip.IsValid() {
+	if len(addrs) == 0 {
 		return watcher.Event{}, ErrNoSession
 	}
-	ev, err := m.o.Prober.Probe(ctx, login, ip)
+	ev, err := m.o.Prober.ProbeAddrs(ctx, login, addrs)
 	if err != nil {
 		return watcher.Event{}, err
 	}
@@ -507,6 +517,20 @@ func (m *Manager) ProbeNow(ctx context.Context, login string) (watcher.Event, er
 		return watcher.Event{}, err
 	}
 	return stored[0], nil
+}
+
+// cpeAddrs returns the addresses the customer's equipment answers at: the
+// session's IPv4 address, then its IPv6 address (Framed-IPv6-Address, or
+// what the NAS reports). An address inside a framed or delegated prefix is
+// not one: the prefix is the customer's LAN, not the CPE.
+func cpeAddrs(ip, ipv6 string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range []string{ip, ipv6} {
+		if a, err := netip.ParseAddr(s); err == nil && !a.IsUnspecified() {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
 }
 
 func newID() string {

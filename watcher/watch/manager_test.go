@@ -42,6 +42,17 @@ func cpe(t *testing.T) int {
 
 func newManagerRig(t *testing.T, path string, port int) *managerRig {
 	t.Helper()
+	var prober *probe.Prober
+	if port != 0 {
+		prober = probe.New(probe.Config{Ports: []int{port}, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: time.Second, MinInterval: time.Millisecond})
+	}
+	return newManagerRigProber(t, path, prober)
+}
+
+// newManagerRigProber is newManagerRig with a prober of the test's making
+// (nil: no probing).
+func newManagerRigProber(t *testing.T, path string, prober *probe.Prober) *managerRig {
+	t.Helper()
 	r := &managerRig{t: t, path: path}
 	var err error
 	r.store, err = sqlstore.Open(context.Background(), sqlstore.Options{Path: path})
@@ -54,10 +65,6 @@ func newManagerRig(t *testing.T, path string, port int) *managerRig {
 	}
 	hub := watcher.NewHub(256)
 	r.rec = watcher.NewRecorder(r.store, r.state, hub, watcher.RecorderOptions{})
-	var prober *probe.Prober
-	if port != 0 {
-		prober = probe.New(probe.Config{Ports: []int{port}, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: time.Second, MinInterval: time.Millisecond})
-	}
 	r.m = watch.NewManager(watch.Options{Store: r.store, Events: r.store, State: r.state, Recorder: r.rec, Prober: prober,
 		Notify: func(v watch.View) { r.mu.Lock(); r.views = append(r.views, v); r.mu.Unlock() }})
 	r.rec.OnApplied(r.m.Observe)

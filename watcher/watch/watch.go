@@ -12,6 +12,7 @@
 package watch
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -51,11 +52,14 @@ const (
 
 // Session is what a watch remembers of a session.
 type Session struct {
-	NAS string    `json:"nas,omitempty"`
-	ID  string    `json:"session_id,omitempty"`
-	MAC string    `json:"mac,omitempty"`
-	IP  string    `json:"ip,omitempty"`
-	At  time.Time `json:"at"`
+	NAS string `json:"nas,omitempty"`
+	ID  string `json:"session_id,omitempty"`
+	MAC string `json:"mac,omitempty"`
+	IP  string `json:"ip,omitempty"`
+	// IPv6 is the address the NAS reports for the customer's equipment
+	// (Framed-IPv6-Address), never one taken from a prefix.
+	IPv6 string    `json:"ipv6,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // Reject is one refused authentication during the watch.
@@ -236,17 +240,27 @@ func (w *Watch) Apply(ev watcher.Event) bool {
 		if ev.Login != w.Login || w.isBefore(ev) {
 			return false
 		}
+		ip, v6 := ev.IP, ""
+		if ip == "0.0.0.0" {
+			ip = ""
+		}
+		if ev.Detail != nil {
+			v6 = ev.Detail.IPv6Address
+		}
 		if a := w.After; a != nil {
 			// RouterOS lists a session before its address is assigned: the
 			// update that brings the IP completes the new session (and lets
 			// the probe start).
-			if ev.NAS == a.NAS && ev.SessionID == a.ID && a.IP == "" && ev.IP != "" && ev.IP != "0.0.0.0" {
-				a.IP = ev.IP
-				return true
+			if ev.NAS != a.NAS || ev.SessionID != a.ID || (a.IP != "" || ip == "") && (a.IPv6 != "" || v6 == "") {
+				return false
 			}
-			return false
+			a.IP, a.IPv6 = cmp.Or(a.IP, ip), cmp.Or(a.IPv6, v6)
+			if !w.Probing {
+				w.end(w.onlineVerdict(), ev.At)
+			}
+			return true
 		}
-		if ev.Kind == watcher.SessionUpdate && ev.IP == "" {
+		if ev.Kind == watcher.SessionUpdate && ip == "" && v6 == "" {
 			return false
 		}
 		if w.Step == WaitingDrop {
@@ -254,9 +268,13 @@ func (w *Watch) Apply(ev watcher.Event) bool {
 			// redialled before the NAS noticed the old one was dead.
 			w.Notes = append(w.Notes, "a new session came up before the old one was closed")
 		}
-		w.After = &Session{NAS: ev.NAS, ID: ev.SessionID, MAC: ev.MAC, IP: ev.IP, At: ev.At}
+		w.After = &Session{NAS: ev.NAS, ID: ev.SessionID, MAC: ev.MAC, IP: ip, IPv6: v6, At: ev.At}
 		w.mark(Online, ev.At, "")
-		if !w.Probing {
+		// Without probing, online is the end; but a session without an
+		// address yet (RouterOS's 0.0.0.0) is not quite online: the update
+		// that brings it ends the watch, together with what the router
+		// says of the session then (blocked?).
+		if !w.Probing && (ip != "" || v6 != "") {
 			w.end(w.onlineVerdict(), ev.At)
 		}
 		return true
@@ -337,8 +355,10 @@ func (w *Watch) Expire(now time.Time) bool {
 		}
 	case Online:
 		v = OnlineUnreachable
-		if w.onlineVerdict() == MACChanged {
-			v = MACChanged
+		if w.onlineVerdict() == MACChanged || !w.Probing {
+			// Without probing, a session that never got its address is
+			// as far as the watch can see.
+			v = w.onlineVerdict()
 		}
 	default:
 		v = w.onlineVerdict()

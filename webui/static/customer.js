@@ -2,12 +2,13 @@
 // watch, and the timeline, all live over one websocket.
 
 import { el, set, join, keepFocus } from "./dom.js";
-import { t, causeText, rejectReason } from "./i18n.js";
+import { t, causeText, rejectReason, planText } from "./i18n.js";
 import { clock, relative, fullDate, duration } from "./fmt.js";
 import { api, customerPath } from "./api.js";
 import { LiveStream } from "./live.js";
 import { Timeline } from "./timeline.js";
 import { WatchCard } from "./watchcard.js";
+import { EndSession } from "./endsession.js";
 
 const updatesKey = "authwatch.updates";
 
@@ -32,6 +33,12 @@ export class CustomerView {
     this.showUpdates = localStorage.getItem(updatesKey) === "1";
 
     this.watch = new WatchCard(login, ctx);
+    this.end = new EndSession(login, ctx, () => {
+      this.renderNow();
+      this.watch.render();
+    });
+    // A watch that sees "Multiple logins" offers to end the stale session.
+    this.watch.endOffer = (v) => this.end.offer(v, this.state?.sessions);
     this.timeline = new Timeline({ filter: (ev) => this.showUpdates || !isInterim(ev) });
     this.now = el("section", { class: "card now", id: "now", "aria-labelledby": "now-title" });
     this.srStatus = el("p", { class: "sr-only", "aria-live": "polite" });
@@ -117,6 +124,7 @@ export class CustomerView {
     const before = this.state;
     this.state = s;
     this.renderNow();
+    if ((before?.sessions?.length ?? 0) !== (s.sessions?.length ?? 0)) this.watch.render(); // its "end session" offer
     if (before && before.known && (before.online !== s.online)) {
       const text = t("status.changed", this.login, s.online ? t("status.online") : t("status.offline"));
       this.srStatus.textContent = text;
@@ -230,6 +238,14 @@ export class CustomerView {
     keepFocus(this.now, () => this.drawNow());
   }
 
+  /** blockBadges shows a block or reduction for non-payment, online or not: the procedure checks it first. */
+  blockBadges(s) {
+    const badge = (b, key, id) => b && el("div", { class: "banner-inline block-badge tone-bad", id, role: "status", title: fullDate(b.since) },
+      el("strong", {}, t(key, b.by)), " ", el("span", { class: "muted" }, t("now.blockSince", clock(b.since))),
+      el("p", {}, t(key + "Advice")));
+    return [badge(s.blocked, "now.blocked", "blocked"), badge(s.reduced, "now.reduced", "reduced")];
+  }
+
   drawNow() {
     const s = this.state;
     const head = el("div", { class: "card-head" }, el("h2", { id: "now-title" }, t("now.title")));
@@ -263,6 +279,7 @@ export class CustomerView {
         el("span", { class: "status-word" }, s.online ? t("status.online") : t("status.offline")),
         el("span", { class: "status-since", title: s.since ? fullDate(s.since) : null }, since)),
       outages,
+      this.blockBadges(s),
       s.online && cur
         ? el("dl", { class: "facts big" },
           fact(t("now.ip"), cur.ip || "—", { class: "mono" }),
@@ -271,11 +288,13 @@ export class CustomerView {
           fact(t("now.port"), cur.nas_port_id || "—"),
           fact(t("now.uptime"), duration((Date.now() - new Date(cur.start)) / 1000), { id: "uptime" }),
           fact(t("now.session"), cur.session_id, { class: "mono" }),
-          fact(t("now.ipv6"), join(cur.ipv6_address, cur.ipv6_prefix, cur.delegated_prefix), { class: "mono" }))
+          fact(t("now.ipv6"), join(s.ipv6?.length ? s.ipv6 : [cur.ipv6_address, cur.ipv6_prefix, cur.delegated_prefix]), { class: "mono", id: "ipv6" }),
+          fact(t("now.plan"), planText(s.plan), { id: "plan", title: s.plan }))
         : null,
       sessions.length > 1
         ? el("div", { class: "banner-inline tone-warn" }, t("now.sessions", sessions.length),
-          el("ul", {}, sessions.map((x) => el("li", { class: "mono" }, join(x.nas, x.session_id, x.ip, x.mac, clock(x.start))))))
+          el("ul", {}, sessions.map((x) => el("li", { class: "mono" }, join(x.nas, x.session_id, x.ip, x.mac, clock(x.start)), " ",
+            this.end.button(x, { small: true })))))
         : null,
       el("dl", { class: "facts" },
         fact(t("now.lastStop"), stopText, { class: s.online ? "" : "strong" }),
@@ -284,7 +303,9 @@ export class CustomerView {
       el("div", { class: "actions" },
         el("button", { type: "button", class: "secondary", id: "probe", disabled: this.probe.busy || !s.online, on: { click: () => this.runProbe() } },
           t("now.probe"), el("kbd", {}, "T")),
-        this.probe.key ? el("span", { class: "probe-result tone-text-" + this.probe.tone, role: "status" }, t(this.probe.key, this.probe.arg)) : null),
+        this.probe.key ? el("span", { class: "probe-result tone-text-" + this.probe.tone, role: "status" }, t(this.probe.key, this.probe.arg)) : null,
+        s.online && sessions.length === 1 ? this.end.button(cur, { id: "end-session" }) : null,
+        s.online ? this.end.status() : null),
     );
   }
 }

@@ -60,6 +60,13 @@ const pt = {
   "now.uptime": "Tempo de sessão",
   "now.ip": "IP",
   "now.ipv6": "IPv6",
+  "now.plan": "Plano",
+  "plan.updown": "↓ {1} download · ↑ {0} upload",
+  "now.blocked": "BLOQUEADO — {0}",
+  "now.blockedAdvice": "O cliente autentica, mas cai no bloqueio do provedor: verificar situação financeira antes de qualquer teste.",
+  "now.reduced": "REDUZIDO — {0}",
+  "now.reducedAdvice": "Velocidade reduzida por inadimplência: verificar situação financeira.",
+  "now.blockSince": "desde {0}",
   "now.mac": "MAC",
   "now.nas": "Concentrador",
   "now.port": "Porta",
@@ -81,6 +88,24 @@ const pt = {
   "now.probeNoSession": "nenhuma sessão com IP conhecida para este login",
   "now.probeNotAllowed": "o IP da sessão está fora das faixas que podem ser testadas ([probe] allow)",
   "now.outage": "Falha em massa no concentrador {0} desde {1} ({2}). Provavelmente não é o equipamento do cliente: informe o protocolo e a previsão, sem termos técnicos.",
+
+  "end.button": "Encerrar sessão",
+  "end.confirmTitle": "Encerrar a sessão?",
+  "end.confirmText": "Encerrar a sessão de {0} no concentrador {1} (IP {2}, conectada há {3}).",
+  "end.confirmWhat": "O concentrador derruba a sessão; o roteador do cliente fica offline e pode autenticar de novo logo em seguida. Use quando uma sessão antiga presa impede o novo login (Multiple logins).",
+  "end.confirmButton": "Encerrar sessão",
+  "end.cancel": "Cancelar",
+  "end.running": "Pedindo ao concentrador…",
+  "end.done": "Sessão encerrada pelo concentrador (via {0}). O roteador já pode autenticar de novo.",
+  "end.refused": "O concentrador recusou: {0}",
+  "end.timeout": "O concentrador não respondeu; a sessão pode continuar aberta. Tente de novo ou chame a equipe de rede. ({0})",
+  "end.inFlight": "Já há um pedido de encerramento em andamento para este login.",
+  "end.noSession": "Nenhuma sessão aberta para encerrar (talvez já tenha caído).",
+  "end.forbidden": "Sem permissão: {0}",
+  "end.error": "Não foi possível encerrar: {0}",
+  "end.notAllowed": "Só administradores encerram sessões (um administrador pode liberar para atendentes).",
+  "end.unavailable": "Encerrar sessão não está disponível neste servidor.",
+  "end.offer": "A sessão antiga ainda está aberta no concentrador {0} (IP {1}, há {2}) e impede o novo login. Encerre-a para o roteador autenticar.",
 
   "watch.title": "Acompanhar reinício",
   "watch.intro": "Peça ao cliente para desligar o roteador da tomada, esperar 10 segundos e ligar de novo. Clique antes em acompanhar: a página avisa com som quando terminar.",
@@ -134,6 +159,7 @@ const pt = {
   "verdict.mac_changed": "Voltou de outro roteador",
   "verdict.no_drop": "A sessão não caiu",
   "verdict.cancelled": "Acompanhamento encerrado",
+  "verdict.online_blocked": "Autenticou, mas está bloqueado",
   "advice.ok": "Confirme com o cliente que a internet voltou e registre o resumo no protocolo.",
   "advice.auth_failing": "Confira usuário e senha PPPoE no roteador, bloqueio por inadimplência ou sessão presa (login simultâneo).",
   "advice.no_attempt": "O roteador não pediu autenticação: confira se ele ligou, as luzes da ONU/fibra ou do rádio e o cabo WAN. Não é problema de login.",
@@ -141,6 +167,7 @@ const pt = {
   "advice.mac_changed": "O cliente pode ter trocado ou ligado outro roteador; confirme qual equipamento está conectado.",
   "advice.no_drop": "Confirme que o cliente desligou o roteador da tomada e tente de novo.",
   "advice.cancelled": "",
+  "advice.online_blocked": "O reinício funcionou; o cliente está no bloqueio por inadimplência. Próximo passo: verificar situação financeira (não é problema técnico).",
 
   "tl.title": "Linha do tempo",
   "tl.titleAll": "Todos os eventos",
@@ -290,6 +317,13 @@ const en = {
   "now.uptime": "Session time",
   "now.ip": "IP",
   "now.ipv6": "IPv6",
+  "now.plan": "Plan",
+  "plan.updown": "↓ {1} download · ↑ {0} upload",
+  "now.blocked": "BLOCKED — {0}",
+  "now.blockedAdvice": "The customer authenticates but lands in the provider's block: check billing before any test.",
+  "now.reduced": "REDUCED — {0}",
+  "now.reducedAdvice": "Speed reduced for non-payment: check billing.",
+  "now.blockSince": "since {0}",
   "now.mac": "MAC",
   "now.nas": "Concentrator",
   "now.port": "Port",
@@ -311,6 +345,24 @@ const en = {
   "now.probeNoSession": "no session with an IP address is known for this login",
   "now.probeNotAllowed": "the session's IP is outside the ranges that may be tested ([probe] allow)",
   "now.outage": "Mass outage on concentrator {0} since {1} ({2}). Most likely not the customer's equipment: give the ticket number and the forecast, without technical terms.",
+
+  "end.button": "End session",
+  "end.confirmTitle": "End the session?",
+  "end.confirmText": "End the session of {0} on concentrator {1} (IP {2}, up for {3}).",
+  "end.confirmWhat": "The concentrator drops the session; the customer's router goes offline and may authenticate again right away. Use it when a stale old session blocks the new login (Multiple logins).",
+  "end.confirmButton": "End session",
+  "end.cancel": "Cancel",
+  "end.running": "Asking the concentrator…",
+  "end.done": "Session ended by the concentrator (via {0}). The router may authenticate again now.",
+  "end.refused": "The concentrator refused: {0}",
+  "end.timeout": "The concentrator did not answer; the session may still be open. Try again or call the network team. ({0})",
+  "end.inFlight": "Ending this login's session is already in progress.",
+  "end.noSession": "No open session to end (it may have dropped already).",
+  "end.forbidden": "Not allowed: {0}",
+  "end.error": "Could not end the session: {0}",
+  "end.notAllowed": "Only admins end sessions (an admin can allow agents to).",
+  "end.unavailable": "Ending sessions is not available on this server.",
+  "end.offer": "The old session is still open on concentrator {0} (IP {1}, for {2}) and blocks the new login. End it so the router can authenticate.",
 
   "watch.title": "Watch a reboot",
   "watch.intro": "Ask the customer to unplug the router, wait 10 seconds and plug it back in. Click watch first: the page beeps when it is over.",
@@ -364,6 +416,7 @@ const en = {
   "verdict.mac_changed": "Came back from another router",
   "verdict.no_drop": "The session never dropped",
   "verdict.cancelled": "Watch ended",
+  "verdict.online_blocked": "Authenticated, but blocked",
   "advice.ok": "Confirm with the customer that the internet is back and paste the summary into the ticket.",
   "advice.auth_failing": "Check the PPPoE user and password in the router, a block for non-payment, or a stale session (simultaneous login).",
   "advice.no_attempt": "The router never asked to authenticate: check that it powered on, the ONU/fibre or radio lights, and the WAN cable. Not a login problem.",
@@ -371,6 +424,7 @@ const en = {
   "advice.mac_changed": "The customer may have swapped or plugged in another router; confirm which one is connected.",
   "advice.no_drop": "Confirm the customer unplugged the router, then try again.",
   "advice.cancelled": "",
+  "advice.online_blocked": "The reboot worked; the customer is blocked for non-payment. Next step: check billing (not a technical problem).",
 
   "tl.title": "Timeline",
   "tl.titleAll": "All events",
@@ -522,6 +576,17 @@ export function rejectReason(reason) {
   if (!reason) return "";
   for (const [re, key] of rejectReasons) if (re.test(reason)) return t(key);
   return "";
+}
+
+/**
+ * planText writes a plan ("150M/300M": RouterOS's order, upload/download of
+ * the customer, as in Mikrotik-Rate-Limit and a queue's max-limit) with
+ * arrows, so nobody has to know the order; "" without a plan.
+ */
+export function planText(plan) {
+  const parts = (plan ?? "").split("/");
+  if (parts.length !== 2 || !parts[0] || !parts[1]) return plan ?? "";
+  return t("plan.updown", parts[0], parts[1]);
 }
 
 /** causeText returns a terminate cause (RADIUS or RouterOS words) in plain words, or "". */

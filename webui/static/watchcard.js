@@ -17,8 +17,8 @@ const timeoutKey = "authwatch.timeout";
 const lastKey = (login) => "authwatch.watch." + login;
 
 // Where each failing verdict stopped the reboot.
-const failedAt = { no_drop: "dropped", no_attempt: "authenticating", auth_failing: "authenticating", online_unreachable: "reachable", mac_changed: "online" };
-const verdictTone = { ok: "ok", mac_changed: "warn", no_drop: "warn", cancelled: "quiet", auth_failing: "bad", no_attempt: "bad", online_unreachable: "bad" };
+const failedAt = { no_drop: "dropped", no_attempt: "authenticating", auth_failing: "authenticating", online_unreachable: "reachable", mac_changed: "online", online_blocked: "online" };
+const verdictTone = { ok: "ok", mac_changed: "warn", no_drop: "warn", cancelled: "quiet", auth_failing: "bad", no_attempt: "bad", online_unreachable: "bad", online_blocked: "bad" };
 
 export class WatchCard {
   /** ctx: announce(text, assertive). */
@@ -33,6 +33,9 @@ export class WatchCard {
     this.copyStatus = "";
     this.busy = false;
     this.error = "";
+    // endOffer(view) returns the "end the stale session" offer for a
+    // watch that saw "Multiple logins", or null (set by the customer view).
+    this.endOffer = null;
     this.node = el("section", { class: "card watch", id: "watch", "aria-labelledby": "watch-title" });
     this.render();
   }
@@ -218,6 +221,7 @@ export class WatchCard {
           el("p", { class: "verdict-text" }, v.verdict_text?.[lang] ?? ""),
           t("advice." + v.verdict) ? el("p", { class: "verdict-advice" }, t("advice." + v.verdict)) : null)
         : null,
+      this.endOffer?.(v),
       v.outage ? el("p", { class: "banner-inline tone-warn" }, t("now.outage", v.outage.nas, clock(v.outage.since), v.outage.cause)) : null,
       this.renderSteps(v),
       v.verdict ? null : el("p", { class: "hint", id: "watch-hint" }, t("hint." + (v.step === "online" && !v.probing ? "reachable" : v.step))),
@@ -276,7 +280,7 @@ export class WatchCard {
       else state = "pending";
       if (state === "pending" && !v.verdict && (idx === cur + 1 && v.step !== "authenticating")) state = "current";
       if (v.verdict) {
-        if (s === failed && (state === "current" || state === "pending" || (s === "online" && state === "done"))) state = v.verdict === "mac_changed" ? "warn" : "failed";
+        if (s === failed && (state === "current" || state === "pending" || (s === "online" && state === "done"))) state = v.verdict === "mac_changed" || v.verdict === "online_blocked" ? "warn" : "failed";
         else if (state === "current") state = v.verdict === "cancelled" ? "pending" : "failed";
       }
       if (v.verdict === "no_drop" && s === "dropped") state = "failed";
