@@ -110,7 +110,7 @@ func (s *Server) handleWatchSummary(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	text := v.Summary(watch.ParseLang(r.URL.Query().Get("lang")), loc, time.Now())
+	text := v.Summary(watch.ParseLang(r.URL.Query().Get("lang")), loc, time.Now(), s.actionsDuring(r.Context(), v.Watch)...)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -168,4 +168,27 @@ func (s *Server) handleOutages(w http.ResponseWriter, r *http.Request) {
 		outages = append(outages, s.watches.Outages(time.Now())...)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"outages": outages})
+}
+
+// actionsDuring returns what agents did to the watched login while the
+// watch ran and in the half hour after it ended (an agent usually ends a
+// stale session once the verdict says so), for the ticket summary.
+func (s *Server) actionsDuring(ctx context.Context, w *watch.Watch) []watcher.Event {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	evs, err := s.store.Events(ctx, watcher.Query{Login: w.Login, Newest: true, Limit: 500})
+	if err != nil {
+		return nil // the summary is still worth having without them
+	}
+	until := time.Now()
+	if !w.Ended.IsZero() {
+		until = w.Ended.Add(30 * time.Minute)
+	}
+	var out []watcher.Event
+	for _, ev := range evs {
+		if ev.Kind == watcher.Action && !ev.At.Before(w.Started) && !ev.At.After(until) {
+			out = append(out, ev)
+		}
+	}
+	return out
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"authwatch/watcher"
 )
 
 // Lang is a language of the ticket summary.
@@ -33,7 +35,7 @@ type phrases struct {
 	started, startedOffline                 string
 	dropped, rejected, accepted, online     string
 	reachable, unreachable, newDrop, outage string
-	result, running, staleAt                string
+	result, running, staleAt, action        string
 	verdicts                                map[Verdict]string
 	reasons                                 map[string]string
 }
@@ -54,6 +56,7 @@ var text = map[Lang]phrases{
 		result:         "Resultado: %s",
 		running:        "em andamento (%s), etapa: %s",
 		staleAt:        " (em %s, aberta desde %s UTC)",
+		action:         "%s ação do atendente: %s",
 		verdicts: map[Verdict]string{
 			OK:                "reinício concluído — autenticou e o equipamento responde, em %s",
 			AuthFailing:       "autenticação falhando — %d rejeições: %s",
@@ -89,6 +92,7 @@ var text = map[Lang]phrases{
 		result:         "Result: %s",
 		running:        "running (%s), step: %s",
 		staleAt:        " (on %s, open since %s UTC)",
+		action:         "%s agent action: %s",
 		verdicts: map[Verdict]string{
 			OK:                "reboot worked — authenticated and the equipment answers, in %s",
 			AuthFailing:       "authentication failing — %d rejects: %s",
@@ -167,8 +171,10 @@ func (w *Watch) rejectReasons(lang Lang) string {
 }
 
 // Summary is the plain text an agent pastes into the ticket: what happened,
-// when (in loc), and the verdict.
-func (w *Watch) Summary(lang Lang, loc *time.Location, now time.Time) string {
+// when (in loc), and the verdict. Actions are what agents did meanwhile
+// (an ended stale session: kind "action" events), listed in time order with
+// the rest.
+func (w *Watch) Summary(lang Lang, loc *time.Location, now time.Time, actions ...watcher.Event) string {
 	p := text[lang]
 	hm := func(t time.Time) string { return t.In(loc).Format("15:04:05") }
 	var b strings.Builder
@@ -224,6 +230,9 @@ func (w *Watch) Summary(lang Lang, loc *time.Location, now time.Time) string {
 		} else {
 			add(h.At, p.unreachable, h.Reason)
 		}
+	}
+	for _, a := range actions {
+		add(a.At, p.action, a.Reason)
 	}
 	// Events are listed in time order, whatever their kind.
 	for i := 1; i < len(lines); i++ {

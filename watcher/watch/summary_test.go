@@ -72,3 +72,17 @@ func TestVerdictTexts(t *testing.T) {
 		}
 	}
 }
+
+func TestSummaryListsAgentActions(t *testing.T) {
+	w := watch.Begin("w1", online, t0, time.Minute, true)
+	w.Apply(watcher.Event{Seq: 11, At: at(5), Login: "joao", Kind: watcher.AuthReject, Source: "freeradius:r1", Reason: "already online — an old session is still open (Multiple logins)"})
+	w.Expire(at(60))
+	ended := watcher.Event{At: at(70), Login: "joao", Kind: watcher.Action, Source: "agent:ana", Reason: "session ended by ana via radius: done"}
+	text := w.Summary(watch.PtBR, time.UTC, at(80), ended)
+	if !strings.Contains(text, "14:03:10 ação do atendente: session ended by ana via radius: done") {
+		t.Errorf("summary lacks the action:\n%s", text)
+	}
+	if strings.Index(text, "ação do atendente") < strings.Index(text, "rejeitada") {
+		t.Errorf("action not in time order:\n%s", text)
+	}
+}
