@@ -20,6 +20,7 @@ import (
 	"authwatch/radius"
 	"authwatch/watcher"
 	"authwatch/watcher/frlog"
+	"authwatch/watcher/frsql"
 	"authwatch/watcher/probe"
 	"authwatch/watcher/routeros"
 	"authwatch/watcher/sqlstore"
@@ -44,6 +45,7 @@ type Daemon struct {
 	proxyConn  net.PacketConn // nil unless [proxy] listen is set
 	proxy      *radius.Proxy  // nil unless [proxy] has upstreams
 	logs       []*frlog.Source
+	sqls       []*frsql.Source
 	routers    *routerSet
 	watches    *watch.Manager
 	httpLn     net.Listener
@@ -173,6 +175,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	for _, c := range cfg.FreeRADIUSLog {
 		d.logs = append(d.logs, frlog.New(c, d.rec, st, log))
 	}
+	for _, c := range cfg.SQLSources {
+		if len(c.NAS) == 0 {
+			c.NAS = nasNames(cfg.NAS) // so its sessions meet RADIUS's and RouterOS's
+		}
+		src := frsql.New(c, d.rec, st, log)
+		// A session another source already reports is left to it.
+		src.SetKnown(frsql.KnownFrom(d.state, "frsql:"+c.Name))
+		d.sqls = append(d.sqls, src)
+	}
 
 	d.actions.configure(cfg)
 	if d.auth, err = newAuth(cfg, st, log); err != nil {
@@ -194,6 +205,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 				}
 				return d.proxy.Stats()
 			}),
+			webui.InfoCheck("sql_source", func() any {
+				out := make([]frsql.Status, len(d.sqls))
+				for i, q := range d.sqls {
+					out[i] = q.Status()
+				}
+				return out
+			}),
 			webui.InfoCheck("freeradius_log", func() any {
 				out := make([]frlog.Status, len(d.logs))
 				for i, l := range d.logs {
@@ -212,6 +230,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	}
 	d.warnPlainHTTP()
 	return d, nil
+}
+
+// nasNames maps each single-address [[nas]] to its name: how a FreeRADIUS
+// database's nasipaddress becomes the NAS name the other sources use.
+func nasNames(nas []config.NAS) map[string]string {
+	out := map[string]string{}
+	for _, n := range nas {
+		if p := n.Prefix(); p.IsSingleIP() {
+			out[p.Addr().String()] = n.Name
+		}
+	}
+	return out
 }
 
 func radiusClients(nas []config.NAS) []radius.Client {
@@ -286,6 +316,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	for _, l := range d.logs {
 		g.Go(func() error { return l.Run(gctx) })
+	}
+	for _, q := range d.sqls {
+		g.Go(func() error { return q.Run(gctx) })
 	}
 	g.Go(func() error { return d.routers.run(gctx) })
 	g.Go(func() error { return d.watches.Run(gctx) })

@@ -18,6 +18,7 @@ import (
 
 	"authwatch/radius"
 	"authwatch/watcher/frlog"
+	"authwatch/watcher/frsql"
 	"authwatch/watcher/routeros"
 )
 
@@ -34,13 +35,15 @@ type Config struct {
 	// FreeRADIUSLog lists FreeRADIUS radius.log files followed for their
 	// Login OK / Login incorrect lines.
 	FreeRADIUSLog []frlog.Config `toml:"freeradius_log"`
-	Watch         Watch          `toml:"watch"`
-	Blocked       Blocked        `toml:"blocked"`
-	Probe         Probe          `toml:"probe"`
-	Outage        Outage         `toml:"outage"`
-	Log           Log            `toml:"log"`
-	Auth          Auth           `toml:"auth"`
-	Actions       Actions        `toml:"actions"`
+	// SQLSources lists FreeRADIUS databases (radpostauth, radacct) followed.
+	SQLSources []frsql.Config `toml:"sql_source"`
+	Watch      Watch          `toml:"watch"`
+	Blocked    Blocked        `toml:"blocked"`
+	Probe      Probe          `toml:"probe"`
+	Outage     Outage         `toml:"outage"`
+	Log        Log            `toml:"log"`
+	Auth       Auth           `toml:"auth"`
+	Actions    Actions        `toml:"actions"`
 }
 
 // Actions are what authwatch may do to customers' sessions, beyond watching
@@ -413,6 +416,16 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("freeradius_log[%d].name", i), "%q is used twice", l.Name)
 		}
 		logs[l.Name] = true
+	}
+	sqls := map[string]bool{}
+	for i, q := range c.SQLSources {
+		if err := q.Validate(); err != nil {
+			bad(fmt.Sprintf("sql_source[%d]", i), "%v", err)
+		}
+		if sqls[q.Name] {
+			bad(fmt.Sprintf("sql_source[%d].name", i), "%q is used twice", q.Name)
+		}
+		sqls[q.Name] = true
 	}
 	if d := c.Watch.Timeout.D(); d < 10*time.Second || d > 2*time.Hour {
 		bad("watch.timeout", "must be between 10s and 2h")

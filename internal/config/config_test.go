@@ -201,3 +201,14 @@ path = "/var/log/freeradius/radius.log"
 		}
 	}
 }
+
+func TestSQLSource(t *testing.T) {
+	c, err := config.Parse(minimal + "\n[[sql_source]]\nname = \"radius-db\"\ndriver = \"mysql\"\ndsn = \"authwatch:pw@tcp(10.0.0.5:3306)/radius\"\n")
+	if err != nil || len(c.SQLSources) != 1 {
+		t.Fatalf("%v %+v", err, c)
+	}
+	_, err = config.Parse(minimal + "\n[[sql_source]]\nname = \"x\"\ndriver = \"oracle\"\ndsn = \"secret-dsn\"\n")
+	if err == nil || !strings.Contains(err.Error(), "sql_source[0]") || strings.Contains(err.Error(), "secret-dsn") {
+		t.Errorf("bad driver: %v", err)
+	}
+}
