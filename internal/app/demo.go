@@ -94,15 +94,16 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, `authwatch demo is running.
 
   Open %s
+  Log in as %s with the password %s (shown only now)
+
   Watch a customer who reboots every minute: %s#/c/%s
   One whose router is rejected (wrong password) after each reboot: %s#/c/%s
 
   RADIUS accounting on %s (NAS bras-centro, secret %s)
+  RouterOS API (simulated) for bras-norte on %s
   Events are kept in %s
   Ctrl-C stops everything.
-  RouterOS API (simulated) for bras-norte on %s
-`, url, url, demo.RebootLogin, url, demo.PasswordLogin, d.RADIUSAddr(), secret, cfg.Store.Path, router.Addr())
-	fmt.Fprintf(stdout, "  Log in as %s with the password %s (shown only now)\n", demoAdminName, adminPW)
+`, url, demoAdminName, adminPW, url, demo.RebootLogin, url, demo.PasswordLogin, d.RADIUSAddr(), secret, router.Addr(), cfg.Store.Path)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx) })
