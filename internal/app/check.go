@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"authwatch/internal/config"
+	"authwatch/radius/radiustest"
 	"authwatch/watcher/routeros"
 	"authwatch/watcher/sqlstore"
 )
 
 // Check validates the configuration at path and, with connect, tries what it
-// points at: the store and each RouterOS router. It prints one line per
+// points at: the store, each RouterOS router and each proxy upstream. It prints one line per
 // check, OK or FAIL with the reason, and returns an error when any failed.
 func Check(ctx context.Context, path string, connect bool, out io.Writer) error {
 	cfg, err := config.Load(path)
@@ -54,6 +55,15 @@ func Check(ctx context.Context, path string, connect bool, out io.Writer) error 
 		cancel()
 		report(fmt.Sprintf("routeros %s (%s)", r.Name, r.Address), err, fmt.Sprintf(": identity %q, RouterOS %s", id, ver))
 	}
+	for _, u := range cfg.Proxy.Upstreams {
+		for _, port := range []struct{ kind, addr string }{{"auth", u.Address}, {"acct", u.AcctAddress}} {
+			if port.addr == "" {
+				continue
+			}
+			took, err := statusServer(ctx, port.addr, u.Secret.Reveal())
+			report(fmt.Sprintf("upstream %s %s (%s)", u.Name, port.kind, port.addr), err, fmt.Sprintf(": answered Status-Server in %s", took.Round(time.Microsecond)))
+		}
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d check(s) failed", failed)
 	}
@@ -65,4 +75,19 @@ func storeName(cfg *config.Config) string {
 		return "sqlite " + cfg.Store.Path
 	}
 	return cfg.Store.Driver
+}
+
+// statusServer asks a RADIUS server whether it is alive (RFC 5997), with
+// the Message-Authenticator the RFC requires, and times the verified answer.
+func statusServer(ctx context.Context, addr, secret string) (time.Duration, error) {
+	c, err := radiustest.NewClient(addr, []byte(secret), radiustest.ClientOptions{Retry: time.Second, Tries: 3})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	start := time.Now()
+	if _, err := c.Exchange(ctx, radiustest.StatusServer()); err != nil {
+		return 0, fmt.Errorf("no verified answer to Status-Server within 3s (server down, wrong secret, or Status-Server not enabled: FreeRADIUS needs status_server = yes): %w", err)
+	}
+	return time.Since(start), nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"layeh.com/radius"
 	"layeh.com/radius/rfc2866"
 
 	"authwatch/internal/app"
@@ -123,4 +124,69 @@ func TestCheckReports(t *testing.T) {
 	if err := app.Check(context.Background(), write("[bogus]\n"), false, out); err == nil || !strings.Contains(out.String(), "unknown key bogus") {
 		t.Errorf("bad config: %v\n%s", err, out)
 	}
+}
+
+// TestCheckUpstreams: `check -connect` asks each proxy upstream with
+// Status-Server; a live one answers, a dead one is named.
+func TestCheckUpstreams(t *testing.T) {
+	live := statusServerStandIn(t, "upstream-secret")
+	ln, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	dead := ln.LocalAddr().String()
+	ln.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "authwatch.toml")
+	text := fmt.Sprintf(`[store]
+path = %q
+[[nas]]
+name = "bras-centro"
+address = "10.0.0.1"
+secret = "s"
+[proxy]
+listen = "127.0.0.1:0"
+[[proxy.upstream]]
+name = "fr-1"
+address = %q
+secret = "upstream-secret"
+[[proxy.upstream]]
+name = "fr-2"
+address = %q
+secret = "upstream-secret"
+`, filepath.Join(dir, "a.db"), live, dead)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	err := app.Check(context.Background(), path, true, out)
+	if err == nil || !strings.Contains(err.Error(), "1 check(s) failed") {
+		t.Fatalf("err %v\n%s", err, out)
+	}
+	for _, want := range []string{"OK   upstream fr-1 auth", "answered Status-Server", "FAIL upstream fr-2 auth", "no verified answer"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out.String(), "upstream-secret") {
+		t.Errorf("the secret is printed:\n%s", out)
+	}
+}
+
+// statusServerStandIn answers Status-Server with Access-Accept, as
+// FreeRADIUS does with status_server = yes.
+func statusServerStandIn(t *testing.T, secret string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &radius.PacketServer{
+		SecretSource: radius.StaticSecretSource([]byte(secret)),
+		Handler: radius.HandlerFunc(func(w radius.ResponseWriter, r *radius.Request) {
+			if r.Code == radius.CodeStatusServer {
+				w.Write(r.Response(radius.CodeAccessAccept))
+			}
+		}),
+	}
+	go srv.Serve(pc)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return pc.LocalAddr().String()
 }
