@@ -5,7 +5,7 @@
 # (apt-get; root or sudo), builds authwatch, measures, and writes the tables
 # between the markers in docs/BENCHMARKS.md.
 #
-#   bench/run.sh                    full run, about 8 minutes
+#   bench/run.sh                    full run, about 5 minutes
 #   STEP=3s bench/run.sh            shorter steps: quicker, noisier
 #   ONLY=websocket bench/run.sh     some measurements: accounting, websocket, memory
 #   PROFILE=1 bench/run.sh          also a CPU profile of the daemon under load

@@ -23,6 +23,7 @@ func (r *results) markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	m := r.Machine
+	w("## Machine and versions\n\n")
 	w("Measured by `bench/run.sh` on %s (took %s).\n\n", r.Started.Format("2006-01-02 15:04 MST"), r.Took)
 	w("| machine | |\n|---|---|\n")
 	w("| CPU | %s, %s cores |\n| memory | %s |\n| system | %s, Linux %s |\n", m.CPU, m.Cores, m.Memory, m.OS, m.Kernel)
@@ -42,7 +43,11 @@ func (r *results) markdown() string {
 		r.memoryMarkdown(w)
 	}
 	if len(r.Commands) > 0 {
-		w("<details><summary>Load commands of this run</summary>\n\n```\n")
+		w("<details><summary>Commands of this run</summary>\n\n")
+		w("Servers, each in a new temporary directory with a generated configuration (`KEEP=1 bench/run.sh` keeps them):\n\n```\n")
+		w("authwatch serve -config DIR/authwatch.toml        # bench/sidebyside/main.go: authwatchConf\n")
+		w("freeradius -f -l stdout -d DIR -n radiusd         # bench/sidebyside/freeradius.go: radiusdConf\n")
+		w("```\n\nLoad, in order:\n\n```\n")
 		seen := map[string]bool{}
 		for _, c := range r.Commands {
 			if !seen[c] {

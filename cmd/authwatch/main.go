@@ -27,14 +27,15 @@ import (
 const usage = `usage: authwatch <command> [flags]
 
 commands:
-  demo      run everything on loopback with a simulated NAS, print the URL
-  serve     run the daemon: authwatch serve -config /etc/authwatch/authwatch.toml
-  check     validate a configuration; -connect also tries the store and routers
-  tail      follow a customer in the terminal: authwatch tail [-server URL] LOGIN
+  demo        run everything on loopback with a simulated NAS, print the URL
+  serve       run the daemon: authwatch serve -config /etc/authwatch/authwatch.toml
+  check       validate a configuration; -connect also tries the store, routers and upstreams
+  tail        follow a customer in the terminal: authwatch tail [-server URL] LOGIN
   disconnect  end a customer's stale session at the NAS: authwatch disconnect [-server URL] [-token T] LOGIN
-  user      accounts: authwatch user add|passwd|role|disable|enable|list -config FILE [-role agent|admin] NAME
-  token     API tokens: authwatch token create -config FILE -user NAME [-name WHAT] | list [-user NAME] | revoke ID
-  version   print the version
+  user        accounts: authwatch user add|passwd|role|disable|enable|list -config FILE [-role agent|admin] NAME
+  token       API tokens: authwatch token create -config FILE -user NAME [-name WHAT] | list [-user NAME] | revoke ID
+  load        RADIUS accounting load generator: authwatch load -server HOST:PORT -secret S [-rate R | -concurrency C]
+  version     print the version
 `
 
 func main() {

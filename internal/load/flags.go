@@ -25,7 +25,9 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{fs: fs}
 	c := &f.cfg
 	fs.StringVar(&c.Server, "server", "127.0.0.1:1813", "accounting server, host:port")
-	fs.StringVar(&f.secret, "secret", os.Getenv("AUTHWATCH_LOAD_SECRET"), "shared secret (default: $AUTHWATCH_LOAD_SECRET)")
+	// Secrets from the environment are read after parsing, so that -h
+	// never prints them as a default.
+	fs.StringVar(&f.secret, "secret", "", "shared secret (default: $AUTHWATCH_LOAD_SECRET)")
 	fs.StringVar(&f.secretFile, "secret-file", "", "read the shared secret from this file instead")
 	fs.IntVar(&c.NAS, "nas", DefaultNAS, "simulated NAS, each a UDP socket with 256 Identifiers")
 	fs.StringVar(&f.sources, "bind", "", "source addresses for the NAS, e.g. 127.0.0.2,127.0.0.3 or 127.0.1.0/28 (NAS i binds address i mod count)")
@@ -43,7 +45,7 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&c.WS.URL, "ws", "", "authwatch's HTTP URL (http://127.0.0.1:8080) to open websocket subscribers on")
 	fs.IntVar(&c.WS.Logins, "ws-logins", 0, "websocket subscribers following one customer each (the first N customers)")
 	fs.IntVar(&c.WS.Firehose, "ws-firehose", 0, "websocket subscribers following every login (login=*)")
-	fs.StringVar(&c.WS.Token, "ws-token", os.Getenv("AUTHWATCH_TOKEN"), "API token for the websocket, when authwatch requires one (default: $AUTHWATCH_TOKEN)")
+	fs.StringVar(&c.WS.Token, "ws-token", "", "API token for the websocket, when authwatch requires one (default: $AUTHWATCH_TOKEN)")
 	fs.DurationVar(&c.WS.Grace, "ws-grace", DefaultWSGrace, "wait this long after the load for events still on their way")
 	fs.DurationVar(&c.Progress, "progress", 0, "print progress to stderr at this interval (0: off)")
 	fs.BoolVar(&f.JSON, "json", false, "print the report as JSON")
@@ -54,6 +56,12 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 func (f *Flags) Config() (Config, error) {
 	c := f.cfg
 	secret := f.secret
+	if secret == "" {
+		secret = os.Getenv("AUTHWATCH_LOAD_SECRET")
+	}
+	if c.WS.Token == "" {
+		c.WS.Token = os.Getenv("AUTHWATCH_TOKEN")
+	}
 	if f.secretFile != "" {
 		b, err := os.ReadFile(f.secretFile)
 		if err != nil {
