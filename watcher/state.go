@@ -231,6 +231,23 @@ func (s *State) FindAddress(q netip.Prefix) []string {
 	return out
 }
 
+// FindMAC returns the logins with an open session from mac (normalised).
+func (s *State) FindMAC(mac string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for login, c := range s.customers {
+		for _, ss := range c.open {
+			if ss.MAC == mac {
+				out = append(out, login)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func sessionHas(ss *Session, q netip.Prefix) bool {
 	for _, a := range []string{ss.IP, ss.IPv6Address} {
 		if ip, err := netip.ParseAddr(a); err == nil && q.Contains(ip) {

@@ -153,9 +153,11 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 	ans.Query.Kind, ans.Query.Value = watcher.LookupKind(q)
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
-	// Who holds an address now comes from the state (IPv6 addresses fall
-	// inside delegated prefixes); who held it before, from the store's
-	// IPv4 history.
+	// Who holds an address or a MAC now comes from the state (IPv6
+	// addresses fall inside delegated prefixes, and a session whose start
+	// came before authwatch is known only by its interim updates, which the
+	// store's MAC and IP indexes leave out); who held it before, from the
+	// store's history.
 	var logins []string
 	switch ans.Query.Kind {
 	case "ip", "prefix":
@@ -165,6 +167,8 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 			pre = netip.PrefixFrom(a, a.BitLen())
 		}
 		logins = s.state.FindAddress(pre)
+	case "mac":
+		logins = s.state.FindMAC(ans.Query.Value)
 	}
 	if ans.Query.Kind != "prefix" {
 		found, err := s.store.FindLogins(ctx, watcher.Find{Field: ans.Query.Kind, Value: ans.Query.Value, Limit: limit})

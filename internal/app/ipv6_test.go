@@ -55,3 +55,19 @@ func TestLookupByIPv6(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupFindsSessionsKnownOnlyByInterims: a session that started before
+// authwatch did is seen only through Interim-Updates, which the store's MAC
+// and IP indexes leave out; the state still finds it.
+func TestLookupFindsSessionsKnownOnlyByInterims(t *testing.T) {
+	d, _ := start(t, testConfig(t, filepath.Join(t.TempDir(), "authwatch.db")))
+	send(t, d, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_InterimUpdate, User: "ana", SessionID: "old",
+		MAC: "18:FD:74:00:00:0A", IP: netip.MustParseAddr("100.64.9.10"), SessionTime: 3600})
+	for _, q := range []string{"18-fd-74-00-00-0a", "100.64.9.10"} {
+		var ans struct{ Results []struct{ Login string } }
+		getJSON(t, "http://"+d.HTTPAddr()+"/api/lookup?q="+url.QueryEscape(q), &ans)
+		if len(ans.Results) != 1 || ans.Results[0].Login != "ana" {
+			t.Errorf("%s: %+v", q, ans.Results)
+		}
+	}
+}

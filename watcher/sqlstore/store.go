@@ -361,7 +361,9 @@ func (s *Store) FindLogins(ctx context.Context, f watcher.Find) ([]string, error
 		if f.Value == "" {
 			return nil, nil // an absent MAC or IP matches nobody
 		}
-		where, args = f.Field+" = ? AND login <> ''", []any{f.Value}
+		// The same predicate as the partial indexes (migration 00005), so
+		// they are used: interim updates repeat what the start said.
+		where, args = f.Field+" = ? AND login <> '' AND "+f.Field+" <> '' AND kind <> 'session.update'", []any{f.Value}
 	default:
 		return nil, fmt.Errorf("sqlstore: find by %q", f.Field)
 	}
