@@ -18,8 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// pgtest.Main stops PostgreSQL; mysqltest's server goes when the
-	// binary exits.
+	// pgtest.Main (testserver.Main) stops PostgreSQL and MariaDB.
 	pgtest.Main(m)
 }
 

@@ -1,11 +1,12 @@
 // Package pgtest runs a throwaway PostgreSQL server for tests: Debian's
-// postgresql package (initdb, pg_ctl), started once per test binary in a
+// postgresql package (initdb, postgres), started once per test binary in a
 // temporary directory, listening on a Unix socket there only, and removed
-// when the tests end. Each test gets a fresh database from DSN.
+// when the tests end (or, by internal/testserver's janitor, when the test
+// binary exits otherwise). Each test gets a fresh database from DSN.
 //
 // PostgreSQL refuses to run as root; as root (CI) the server runs as the
-// postgres system user through runuser. Without the binaries a test is
-// skipped, or fails when the environment variable CI is set.
+// postgres system user. Without the binaries a test is skipped, or fails
+// when the environment variable CI is set.
 //
 // Use it from TestMain:
 //
@@ -23,45 +24,35 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"authwatch/internal/testserver"
 )
 
-// server is the one server of this test binary.
+// the one server of this test binary.
 var (
-	mu     sync.Mutex
-	srv    *server
-	srvErr error
-	dbs    atomic.Int64
+	once = testserver.Once[*server]{Name: "pgtest", Missing: errNoBinaries,
+		Hint: "install Debian's postgresql package", New: startServer}
+	dbs atomic.Int64
 )
 
 type server struct {
-	bin   string // directory of initdb, pg_ctl, postgres
-	dir   string // temporary directory: data/ and the socket
-	runAs string // "" or the system user to run as (root only)
-	port  int
+	*testserver.Server
+	bin  string // directory of initdb, postgres
+	port int
 }
 
-// Main runs the tests and stops the server, if one was started.
-func Main(m *testing.M) {
-	code := m.Run()
-	mu.Lock()
-	if srv != nil {
-		srv.stop()
-		os.RemoveAll(srv.dir)
-	}
-	mu.Unlock()
-	os.Exit(code)
-}
+// Main runs the tests and stops the server, if one was started (and any
+// other testserver).
+func Main(m *testing.M) { testserver.Main(m) }
 
 // Available reports whether PostgreSQL's binaries were found (the server is
 // not started).
@@ -74,7 +65,7 @@ func Available() bool {
 // use) and returns its connection string.
 func DSN(t testing.TB) string {
 	t.Helper()
-	s := get(t)
+	s := once.Get(t)
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbs.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -89,10 +80,11 @@ func DSN(t testing.TB) string {
 	return s.dsn(name)
 }
 
-// Stop stops the server at once (pg_ctl stop -m fast), as an outage would.
+// Stop stops the server at once (a fast shutdown, as pg_ctl stop -m fast
+// does), as an outage would.
 func Stop(t testing.TB) {
 	t.Helper()
-	if err := get(t).stop(); err != nil {
+	if err := once.Get(t).Stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -100,7 +92,7 @@ func Stop(t testing.TB) {
 // Start starts the server again after Stop.
 func Start(t testing.TB) {
 	t.Helper()
-	if err := get(t).start(); err != nil {
+	if err := once.Get(t).start(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -110,7 +102,7 @@ func Start(t testing.TB) {
 // returned.
 func Exec(t testing.TB, sql string, args ...any) int64 {
 	t.Helper()
-	return ExecDB(t, get(t).dsn("postgres"), sql, args...)
+	return ExecDB(t, once.Get(t).dsn("postgres"), sql, args...)
 }
 
 // ExecDB runs sql on the database of dsn (one DSN returned) and returns the
@@ -129,22 +121,6 @@ func ExecDB(t testing.TB, dsn, sql string, args ...any) int64 {
 		t.Fatalf("pgtest: %s: %v", sql, err)
 	}
 	return tag.RowsAffected()
-}
-
-func get(t testing.TB) *server {
-	t.Helper()
-	mu.Lock()
-	defer mu.Unlock()
-	if srv == nil && srvErr == nil {
-		srv, srvErr = startServer()
-	}
-	if srvErr != nil {
-		if errors.Is(srvErr, errNoBinaries) && os.Getenv("CI") == "" {
-			t.Skipf("pgtest: %v (install Debian's postgresql package)", srvErr)
-		}
-		t.Fatalf("pgtest: %v", srvErr)
-	}
-	return srv
 }
 
 var errNoBinaries = errors.New("PostgreSQL server binaries not found")
@@ -175,38 +151,27 @@ func startServer() (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A short path: the socket's must fit in 107 bytes.
-	dir, err := os.MkdirTemp("/tmp", "pgtest-")
+	ts, err := testserver.New(testserver.Config{
+		Prefix: "pgtest-", User: "postgres", PIDFile: "data/postmaster.pid",
+		Log: "server.log", CaptureOutput: true,
+		Stop: syscall.SIGINT, // fast shutdown
+	})
 	if err != nil {
 		return nil, err
 	}
-	s := &server{bin: bin, dir: dir, port: 5432}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("running as root and no postgres user to run the server as: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		s.runAs = "postgres"
+	s := &server{Server: ts, bin: bin, port: 5432}
+	data := filepath.Join(s.Dir, "data")
+	if err := s.Run(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
+		s.Remove()
+		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	if out, err := s.run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
-	}
-	conf := fmt.Sprintf("listen_addresses = ''\nunix_socket_directories = '%s'\nport = %d\nmax_connections = 200\nshared_buffers = 64MB\nfsync = on\n", dir, s.port)
+	conf := fmt.Sprintf("listen_addresses = ''\nunix_socket_directories = '%s'\nport = %d\nmax_connections = 200\nshared_buffers = 64MB\nfsync = on\n", s.Dir, s.port)
 	if err := appendFile(filepath.Join(data, "postgresql.conf"), conf); err != nil {
-		os.RemoveAll(dir)
+		s.Remove()
 		return nil, err
 	}
 	if err := s.start(); err != nil {
-		os.RemoveAll(dir)
+		s.Remove()
 		return nil, err
 	}
 	return s, nil
@@ -224,41 +189,21 @@ func appendFile(path, text string) error {
 	return f.Close()
 }
 
-func (s *server) run(tool string, args ...string) ([]byte, error) {
-	path := filepath.Join(s.bin, tool)
-	var cmd *exec.Cmd
-	if s.runAs != "" {
-		cmd = exec.Command("runuser", append([]string{"-u", s.runAs, "--", path}, args...)...)
-	} else {
-		cmd = exec.Command(path, args...)
-	}
-	cmd.Dir = s.dir
-	return cmd.CombinedOutput()
-}
-
+// start runs postgres in the foreground and waits until it accepts
+// connections.
 func (s *server) start() error {
-	logFile := filepath.Join(s.dir, "server.log")
-	if out, err := s.run("pg_ctl", "start", "-w", "-t", "60", "-D", filepath.Join(s.dir, "data"), "-l", logFile); err != nil {
-		b, _ := os.ReadFile(logFile)
-		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, tail(string(b), 2000))
-	}
-	return nil
-}
-
-func (s *server) stop() error {
-	if out, err := s.run("pg_ctl", "stop", "-w", "-m", "fast", "-D", filepath.Join(s.dir, "data")); err != nil {
-		return fmt.Errorf("pg_ctl stop: %v\n%s", err, out)
-	}
-	return nil
+	cmd := s.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.Dir, "data"))
+	return s.Start(cmd, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, s.dsn("postgres"))
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	})
 }
 
 func (s *server) dsn(db string) string {
-	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", s.dir, s.port, db)
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return strings.TrimSpace(s)
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", s.Dir, s.port, db)
 }
