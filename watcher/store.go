@@ -87,7 +87,7 @@ type WatchRecord struct {
 // WatchStore keeps reboot watches, so that they survive a restart and every
 // instance sees the same ones.
 type WatchStore interface {
-	// SaveWatch inserts or replaces a watch.
+	// SaveWatch inserts or replaces a watch; an ended watch stays ended.
 	SaveWatch(ctx context.Context, r WatchRecord) error
 	// LoadWatch returns one watch, or ErrNotFound.
 	LoadWatch(ctx context.Context, id string) (WatchRecord, error)

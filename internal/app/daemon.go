@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	}
 	d.watches = watch.NewManager(watch.Options{
 		Store: st, Events: st, State: d.state, Recorder: d.rec, Prober: prober, Timeout: cfg.Watch.Timeout.D(),
-		Lead: d.shared.watchLead(), Unlead: d.shared.watchUnlead(),
+		Lead: d.shared.watchLead(), Unlead: d.shared.watchUnlead(), Shared: d.shared != nil,
 		Outages: &watch.OutageDetector{Threshold: cfg.Outage.Sessions, Window: cfg.Outage.Window.D()},
 		Notify: func(v watch.View) {
 			d.hub.Notify(watcher.Notice{Type: "watch", Body: v}, []string{v.Login})

@@ -24,11 +24,14 @@ func (r watchRow) record() watcher.WatchRecord {
 	return watcher.WatchRecord{ID: r.ID, Login: r.Login, Active: r.Active, Started: time.UnixMicro(r.Started).UTC(), Data: []byte(r.Data)}
 }
 
-// SaveWatch inserts or replaces a watch.
+// SaveWatch inserts or replaces a watch. An ended watch is never replaced:
+// with several instances following one watch, the first to end it (a
+// cancel, a verdict) wins, and a later save of a copy still running cannot
+// bring it back.
 func (s *Store) SaveWatch(ctx context.Context, r watcher.WatchRecord) error {
 	defer s.writer()()
 	_, err := s.w.ExecContext(ctx, s.w.Rebind(`INSERT INTO watches (id, login, active, started, data) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET active = excluded.active, data = excluded.data`),
+		ON CONFLICT (id) DO UPDATE SET active = excluded.active, data = excluded.data WHERE watches.active`),
 		r.ID, r.Login, r.Active, r.Started.UnixMicro(), string(r.Data))
 	if err != nil {
 		return fmt.Errorf("sqlstore: save watch %s: %w", r.ID, err)

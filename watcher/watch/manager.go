@@ -49,7 +49,12 @@ type Options struct {
 	// one Lead says yes to probes it (the others ask again at the next
 	// pause, and take over if it goes away). Unlead is told when this
 	// instance stops probing the watch. Nil: this instance always probes.
-	Lead    func(ctx context.Context, watchID string) bool
+	Lead func(ctx context.Context, watchID string) bool
+	// Shared is set when several instances share the store: each then
+	// follows the watches the others start, end or cancel (read from the
+	// store every few seconds), so an agent on any instance sees every
+	// watch's progress.
+	Shared  bool
 	Unlead  func(watchID string)
 	Outages *OutageDetector
 	// Notify is told every change of a watch (a copy, safe to keep).
@@ -367,6 +372,7 @@ func (m *Manager) changed(id string) {
 // Run saves and announces changes, ends watches at their deadline and runs
 // the CPE probes, until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
+	var lastSync time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	defer m.wg.Wait()
@@ -377,6 +383,12 @@ func (m *Manager) Run(ctx context.Context) error {
 		case id := <-m.dirty:
 			m.flush(ctx, id)
 		case now := <-tick.C:
+			if m.o.Shared && now.Sub(lastSync) >= syncEvery {
+				lastSync = now
+				if err := m.sync(ctx); err != nil && ctx.Err() == nil {
+					m.log.Warn("watch: reading other instances' watches failed", "err", err)
+				}
+			}
 			m.mu.Lock()
 			var expired []string
 			for id, w := range m.active {
@@ -390,6 +402,71 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// syncEvery is how often a shared Manager reads the store's running watches.
+const syncEvery = 2 * time.Second
+
+// sync adopts the watches other instances started, and lets go of the ones
+// they ended. A new watch catches up on the events it missed while the
+// lock is held, so Observe neither skips nor repeats one.
+func (m *Manager) sync(ctx context.Context) error {
+	recs, err := m.o.Store.ActiveWatches(ctx)
+	if err != nil {
+		return err
+	}
+	running := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		running[r.ID] = true
+		m.mu.Lock()
+		_, have := m.active[r.ID]
+		m.mu.Unlock()
+		if have {
+			continue
+		}
+		w := new(Watch)
+		if err := json.Unmarshal(r.Data, w); err != nil {
+			continue
+		}
+		m.mu.Lock()
+		if m.o.Events != nil {
+			missed, err := m.o.Events.Events(ctx, watcher.Query{Login: w.Login, After: w.LastSeq, Limit: 10000})
+			if err != nil {
+				m.mu.Unlock()
+				return err
+			}
+			for _, ev := range missed {
+				w.Apply(ev)
+			}
+		}
+		m.active[w.ID] = w
+		m.mu.Unlock()
+		m.changed(w.ID)
+	}
+	m.mu.Lock()
+	var gone []string
+	for id := range m.active {
+		if !running[id] {
+			gone = append(gone, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range gone {
+		r, err := m.o.Store.LoadWatch(ctx, id)
+		if err != nil || r.Active {
+			continue // not saved yet (just started here), or a read that raced a save
+		}
+		w := new(Watch)
+		if err := json.Unmarshal(r.Data, w); err != nil {
+			continue
+		}
+		// Ended by another instance: take its verdict, announce it, forget it.
+		m.mu.Lock()
+		m.active[id] = w
+		m.mu.Unlock()
+		m.changed(id)
+	}
+	return nil
 }
 
 // flush saves one watch, announces it, starts its probe loop when it just
