@@ -83,18 +83,24 @@ func BenchmarkListener(b *testing.B) {
 	if n := failed.Load(); n > 0 {
 		b.Errorf("%d requests unanswered", n)
 	}
+	reportLatencies(b, latencies, elapsed, "acks/s", time.Millisecond, "ms")
+	b.ReportMetric(float64(c.Retransmits()), "retransmits")
+	if st := h.rec.Stats(); st.Batches > 0 {
+		b.ReportMetric(float64(st.Committed)/float64(st.Batches), "events/commit")
+	}
+}
+
+// reportLatencies reports the rate of answered requests and the p50 and p99
+// of their latencies (sorted in place), in the given unit.
+func reportLatencies(b *testing.B, latencies []time.Duration, elapsed time.Duration, rate string, unit time.Duration, unitName string) {
 	slices.Sort(latencies)
 	pct := func(p float64) float64 {
 		if len(latencies) == 0 {
 			return 0
 		}
-		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
+		return float64(latencies[int(p*float64(len(latencies)-1))]) / float64(unit)
 	}
-	b.ReportMetric(float64(len(latencies))/elapsed.Seconds(), "acks/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(float64(c.Retransmits()), "retransmits")
-	if st := h.rec.Stats(); st.Batches > 0 {
-		b.ReportMetric(float64(st.Committed)/float64(st.Batches), "events/commit")
-	}
+	b.ReportMetric(float64(len(latencies))/elapsed.Seconds(), rate)
+	b.ReportMetric(pct(0.50), "p50-"+unitName)
+	b.ReportMetric(pct(0.99), "p99-"+unitName)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,15 +98,6 @@ func benchAccess(b *testing.B, addr string, secret []byte, inFlight int) {
 	if n := failed.Load(); n > 0 {
 		b.Errorf("%d requests failed", n)
 	}
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		if len(latencies) == 0 {
-			return 0
-		}
-		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds())
-	}
-	b.ReportMetric(float64(len(latencies))/elapsed.Seconds(), "req/s")
-	b.ReportMetric(pct(0.50), "p50-µs")
-	b.ReportMetric(pct(0.99), "p99-µs")
+	reportLatencies(b, latencies, elapsed, "req/s", time.Microsecond, "µs")
 	b.ReportMetric(float64(c.Retransmits()), "retransmits")
 }
