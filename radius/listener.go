@@ -91,6 +91,10 @@ type Listener struct {
 	inflight atomic.Int64
 	stopping atomic.Bool
 	idle     chan struct{}
+
+	// ackLatency times each answer from the request's arrival: what the
+	// NAS waits for, commit (and forwarding) included.
+	ackLatency histogram
 }
 
 // NewListener returns a Listener reading from conn and accepting the given
@@ -137,6 +141,7 @@ func (l *Listener) SetClients(cs []Client) error { return l.setClients(cs) }
 func (l *Listener) Stats() Stats {
 	s := l.stats.snapshot()
 	s.DuplicateEntries = l.dups.len()
+	s.AckLatency = l.ackLatency.snapshot()
 	return s
 }
 
@@ -259,7 +264,7 @@ func (l *Listener) accounting(ctx context.Context, cl *client, b []byte, src net
 		}
 	}
 
-	r := &request{l: l, cl: cl, src: src, key: key, proxyState: proxyStates(b)}
+	r := &request{l: l, cl: cl, src: src, key: key, proxyState: proxyStates(b), received: now}
 	if l.opts.Forward != nil {
 		r.raw = slices.Clone(b) // the reader's buffer is reused
 	}
@@ -287,6 +292,7 @@ type request struct {
 	key        dupKey // holds the Identifier and Request Authenticator
 	proxyState []byte
 	raw        []byte // the request as received, when it is to be forwarded
+	received   time.Time
 }
 
 // done is the Recorder's callback: the only place an Accounting-Response is
@@ -336,5 +342,6 @@ func (r *request) ack() {
 	if l.writeTo(accountingResponse(r.key.id, r.key.auth, r.proxyState, r.cl.secret), r.src) {
 		l.stats.acked.Add(1)
 		r.cl.stats.acked.Add(1)
+		l.ackLatency.observe(time.Since(r.received))
 	}
 }

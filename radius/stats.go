@@ -73,6 +73,9 @@ type Stats struct {
 	DuplicateEntries int `json:"duplicate_entries"`
 	// NAS has the counters of every client configured since start, by name.
 	NAS map[string]NASStats `json:"nas"`
+	// AckLatency (Listener only) times each Accounting-Response from the
+	// request's arrival, commit included: cumulative buckets in seconds.
+	AckLatency Histogram `json:"ack_latency"`
 }
 
 // NASStats are the counters of one configured client.

@@ -79,6 +79,7 @@ var (
 	descRadiusAcked   = prometheus.NewDesc("authwatch_radius_acked_total", "Accounting-Responses sent after commit, by NAS.", []string{"nas"}, nil)
 	descRadiusDropped = prometheus.NewDesc("authwatch_radius_dropped_total", "RADIUS packets dropped without an answer, by reason.", []string{"reason"}, nil)
 	descRadiusDupes   = prometheus.NewDesc("authwatch_radius_duplicates_answered_total", "Retransmissions answered again from the duplicate cache (stored once).", nil, nil)
+	descRadiusAckLat  = prometheus.NewDesc("authwatch_radius_ack_latency_seconds", "Time from an Accounting-Request's arrival to its Accounting-Response (the commit included).", nil, nil)
 	descRadiusBadAttr = prometheus.NewDesc("authwatch_radius_bad_attributes_total", "Malformed attributes left out of stored events.", nil, nil)
 	descWSClients     = prometheus.NewDesc("authwatch_websocket_subscribers", "Live subscriptions (websockets and internal).", nil, nil)
 	descWSCutoffs     = prometheus.NewDesc("authwatch_websocket_cutoffs_total", "Subscribers cut off for falling behind.", nil, nil)
@@ -102,7 +103,7 @@ var (
 type daemonCollector struct{ d *Daemon }
 
 func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRadiusPackets, descRadiusAcked, descRadiusDropped, descRadiusDupes, descRadiusBadAttr,
+	for _, d := range []*prometheus.Desc{descRadiusPackets, descRadiusAcked, descRadiusDropped, descRadiusDupes, descRadiusBadAttr, descRadiusAckLat,
 		descWSClients, descWSCutoffs, descCustomers, descOnline, descSessions, descQueued,
 		descRouterUp, descRouterRecon, descRouterBad, descRouterSess,
 		descProxyReplies, descProxyDropped, descUpRequests, descUpTimeouts, descUpDead, descUpLatency} {
@@ -129,6 +130,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descRadiusDupes, float64(rs.DuplicatesAnswered))
 	counter(descRadiusBadAttr, float64(rs.BadAttributes))
+	ch <- constHistogram(descRadiusAckLat, rs.AckLatency)
 
 	hs := c.d.hub.Stats()
 	gauge(descWSClients, float64(hs.Subscribers))
@@ -159,11 +161,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 					dead = 1
 				}
 				gauge(descUpDead, dead, u.Name, port)
-				buckets := make(map[float64]uint64, len(p.Latency.Bounds))
-				for i, b := range p.Latency.Bounds {
-					buckets[b] = uint64(p.Latency.Buckets[i])
-				}
-				ch <- prometheus.MustNewConstHistogram(descUpLatency, uint64(p.Latency.Count), p.Latency.Sum, buckets, u.Name, port)
+				ch <- constHistogram(descUpLatency, p.Latency, u.Name, port)
 			}
 		}
 	}
@@ -177,4 +175,13 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRouterBad, float64(r.Malformed), r.Name)
 		gauge(descRouterSess, float64(r.Sessions), r.Name)
 	}
+}
+
+// constHistogram exports one of the radius package's latency histograms.
+func constHistogram(d *prometheus.Desc, h radius.Histogram, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		buckets[b] = uint64(h.Buckets[i])
+	}
+	return prometheus.MustNewConstHistogram(d, uint64(h.Count), h.Sum, buckets, labels...)
 }

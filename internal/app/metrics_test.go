@@ -80,6 +80,7 @@ func TestMetricsMoveWithPackets(t *testing.T) {
 		{`authwatch_events_total{kind="session.start",source="radius"}`, 1},
 		{`authwatch_events_total{kind="session.update",source="radius"}`, 1},
 		{`authwatch_store_batch_events_count`, 2},
+		{`authwatch_radius_ack_latency_seconds_count`, 2},
 		{`authwatch_customers_online`, 1},
 	}
 	for _, tt := range tests {
