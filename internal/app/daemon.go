@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -114,6 +115,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	if err := watcher.Rebuild(ctx, d.store, d.state); err != nil {
 		return nil, fmt.Errorf("rebuild state from the store: %w", err)
 	}
+	// The checkpoint's text and the decoded copy are garbage now: hand the
+	// memory back to the system instead of keeping it for a peak that came
+	// once.
+	debug.FreeOSMemory()
 	stats := d.state.Stats()
 	log.Info("state rebuilt from the store", "customers", stats.Customers, "online", stats.Online, "seq", stats.Seq, "took", time.Since(start).Round(time.Millisecond))
 	if err := d.openShared(st); err != nil {
