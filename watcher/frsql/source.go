@@ -656,11 +656,18 @@ func (s *Source) pollPostAuth(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := s.readHoles(ctx, sch, s.paHoles, emit); err != nil {
+	return s.readNewRows(ctx, sch, s.paHoles, &p.ID, &s.st.PostAuth, emit)
+}
+
+// readNewRows reads a table's rows after *id, page by page, once the holes
+// its sequence left have been looked at again; it hands each page to emit
+// and moves *id (and the table's status) past it.
+func (s *Source) readNewRows(ctx context.Context, sch *schema, h holes, id *int64, st *Table, emit func([]*row) error) error {
+	if err := s.readHoles(ctx, sch, h, emit); err != nil {
 		return err
 	}
 	for range maxPages {
-		rows, err := s.query(ctx, sch, sch.newRows(s.d, s.batch), p.ID)
+		rows, err := s.query(ctx, sch, sch.newRows(s.d, s.batch), *id)
 		if err != nil {
 			return err
 		}
@@ -670,9 +677,9 @@ func (s *Source) pollPostAuth(ctx context.Context) error {
 		if err := emit(rows); err != nil {
 			return err
 		}
-		s.paHoles.note(p.ID, rows, time.Now())
-		p.ID, s.dirty = rows[len(rows)-1].ID, true
-		s.setLastID(&s.st.PostAuth, p.ID)
+		h.note(*id, rows, time.Now())
+		*id, s.dirty = rows[len(rows)-1].ID, true
+		s.setLastID(st, *id)
 		if len(rows) < s.batch {
 			break
 		}
@@ -746,26 +753,8 @@ func (s *Source) pollAcct(ctx context.Context) error {
 		s.noteAcctRow(evs)
 		return nil
 	}
-	if err := s.readHoles(ctx, sch, s.acHoles, emitNew); err != nil {
+	if err := s.readNewRows(ctx, sch, s.acHoles, &p.ID, &s.st.Acct, emitNew); err != nil {
 		return err
-	}
-	for range maxPages {
-		rows, err := s.query(ctx, sch, sch.newRows(s.d, s.batch), p.ID)
-		if err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			break
-		}
-		if err := emitNew(rows); err != nil {
-			return err
-		}
-		s.acHoles.note(p.ID, rows, time.Now())
-		p.ID, s.dirty = rows[len(rows)-1].ID, true
-		s.setLastID(&s.st.Acct, p.ID)
-		if len(rows) < s.batch {
-			break
-		}
 	}
 	sweep := time.Since(s.sweptAt) >= s.sweepEvery
 	if s.upd != nil {
