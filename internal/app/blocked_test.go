@@ -3,7 +3,6 @@ package app_test
 import (
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,8 +27,7 @@ func TestRebootWatchBlockedByRouterOS(t *testing.T) {
 	defer router.Close()
 	router.ConnectSession(routerostest.Session{Name: "maria", CallerID: "18:FD:74:00:00:01", Address: "100.64.9.9"})
 
-	cfg := testConfig(t, filepath.Join(t.TempDir(), "authwatch.db"))
-	cfg.RouterOS = []config.RouterOS{{Name: "bras-norte", Address: router.Addr(), User: "authwatch", Password: "pw", PollInterval: config.Duration(time.Second)}}
+	cfg := routerConfig(t, router)
 	cfg.Blocked = config.Blocked{AddressLists: []string{"bloqueados"}, ReducedRateLimits: []string{"1M/1M"}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -42,13 +40,7 @@ func TestRebootWatchBlockedByRouterOS(t *testing.T) {
 		getJSON(t, base+"/api/customers/maria", &c)
 		return c
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !customer().Online {
-		if time.Now().After(deadline) {
-			t.Fatal("the router's session never showed up")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitOnline(t, base, "maria")
 	if c := customer(); c.Blocked != nil {
 		t.Fatalf("blocked before the block: %+v", c.Blocked)
 	}
@@ -67,7 +59,7 @@ func TestRebootWatchBlockedByRouterOS(t *testing.T) {
 	router.Add(routerostest.AddressList, "list=bloqueados", "address=100.64.9.9", "dynamic=true")
 	router.ConnectSession(routerostest.Session{Name: "maria", CallerID: "18:FD:74:00:00:01", Address: "100.64.9.9"})
 
-	deadline = time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for v.Verdict == "" && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 		getJSON(t, base+"/api/watches/"+v.ID, &v)

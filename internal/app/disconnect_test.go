@@ -342,25 +342,9 @@ func TestDisconnectRouterOS(t *testing.T) {
 	stale := router.AddSession(routerostest.Session{Name: "maria", CallerID: "18:FD:74:00:00:01", Address: "100.64.9.9", SessionID: "0x81A00009"})
 	router.AddSession(routerostest.Session{Name: "pedro", Address: "100.64.9.10"})
 
-	cfg := testConfig(t, filepath.Join(t.TempDir(), "authwatch.db"))
-	cfg.RouterOS = []config.RouterOS{{Name: "bras-norte", Address: router.Addr(), User: "authwatch", Password: "pw", PollInterval: config.Duration(time.Second)}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := start(t, cfg)
+	d, _ := start(t, routerConfig(t, router))
 	base := "http://" + d.HTTPAddr()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var c struct{ Online bool }
-		getJSON(t, base+"/api/customers/maria", &c)
-		if c.Online {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the router's session never showed up")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitOnline(t, base, "maria")
 
 	var out bytes.Buffer
 	if err := app.Disconnect(context.Background(), app.DisconnectOptions{Server: base, Login: "maria"}, &out); err != nil {
@@ -379,7 +363,7 @@ func TestDisconnectRouterOS(t *testing.T) {
 	}
 	// The stop arrives through the router's listen, with who ended it; the
 	// action event says what was done.
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	var evs []watcher.Event
 	for {
 		var v struct{ Events []watcher.Event }
@@ -407,18 +391,7 @@ func TestDisconnectRouterOS(t *testing.T) {
 	// The session goes from the router between authwatch's look and its
 	// remove: the router's "no such item" is a refusal.
 	router.AddSession(routerostest.Session{Name: "lucas", Address: "100.64.9.11"})
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		var c struct{ Online bool }
-		getJSON(t, base+"/api/customers/lucas", &c)
-		if c.Online {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("lucas never showed up")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitOnline(t, base, "lucas")
 	router.FailCommand("/ppp/active/remove", "no such item")
 	out.Reset()
 	err = app.Disconnect(context.Background(), app.DisconnectOptions{Server: base, Login: "lucas"}, &out)

@@ -16,7 +16,6 @@ import (
 	"github.com/gorilla/websocket"
 	"layeh.com/radius/rfc2866"
 
-	"authwatch/internal/config"
 	"authwatch/radius/radiustest"
 	"authwatch/watcher/routeros/routerostest"
 	"authwatch/watcher/watch"
@@ -125,27 +124,11 @@ func TestRebootWatchAuthFailingFromRouterOS(t *testing.T) {
 	defer router.Close()
 	router.ConnectSession(routerostest.Session{Name: "maria", CallerID: "18:FD:74:00:00:01", Address: "100.64.9.9"})
 
-	cfg := testConfig(t, filepath.Join(t.TempDir(), "authwatch.db"))
-	cfg.RouterOS = []config.RouterOS{{Name: "bras-norte", Address: router.Addr(), User: "authwatch", Password: "pw", PollInterval: config.Duration(time.Second)}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := start(t, cfg)
+	d, _ := start(t, routerConfig(t, router))
 	base := "http://" + d.HTTPAddr()
 
 	// Wait until the router's session is known, then start watching.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var c struct{ Online bool }
-		getJSON(t, base+"/api/customers/maria", &c)
-		if c.Online {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the router's session never showed up")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitOnline(t, base, "maria")
 	resp, err := http.Post(base+"/api/watches", "application/json", strings.NewReader(`{"login":"maria","timeout":"4s"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +141,7 @@ func TestRebootWatchAuthFailingFromRouterOS(t *testing.T) {
 	for range 3 {
 		router.RejectLogin("maria", "18:FD:74:00:00:01")
 	}
-	deadline = time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		getJSON(t, base+"/api/watches/"+v.ID, &v)
 		if v.Verdict != "" || time.Now().After(deadline) {
