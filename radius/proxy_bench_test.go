@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,51 +51,12 @@ func benchAccess(b *testing.B, addr string, secret []byte, inFlight int) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	var (
-		next      atomic.Int64
-		failed    atomic.Int64
-		mu        sync.Mutex
-		latencies = make([]time.Duration, 0, b.N)
-		wg        sync.WaitGroup
-	)
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for range inFlight {
-		wg.Go(func() {
-			local := make([]time.Duration, 0, b.N/inFlight+1)
-			defer func() {
-				mu.Lock()
-				latencies = append(latencies, local...)
-				mu.Unlock()
-			}()
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				user := fmt.Sprintf("bench%d", i%5000)
-				p, err := radiustest.Access{User: user, Password: user + "-pass", MAC: "AA:BB:CC:00:11:22", NASPortID: "ether2.100"}.Packet(secret)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				t0 := time.Now()
-				raw, err := c.ExchangeRaw(context.Background(), p)
-				if err != nil || radius.Code(raw[0]) != radius.CodeAccessAccept {
-					failed.Add(1)
-					continue
-				}
-				local = append(local, time.Since(t0))
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if n := failed.Load(); n > 0 {
-		b.Errorf("%d requests failed", n)
-	}
-	reportLatencies(b, latencies, elapsed, "req/s", time.Microsecond, "µs")
+	closedLoop(b, inFlight, "req/s", time.Microsecond, "µs", func(i int64) (*radius.Packet, error) {
+		user := fmt.Sprintf("bench%d", i%5000)
+		return radiustest.Access{User: user, Password: user + "-pass", MAC: "AA:BB:CC:00:11:22", NASPortID: "ether2.100"}.Packet(secret)
+	}, func(p *radius.Packet) bool {
+		raw, err := c.ExchangeRaw(context.Background(), p)
+		return err == nil && radius.Code(raw[0]) == radius.CodeAccessAccept
+	})
 	b.ReportMetric(float64(c.Retransmits()), "retransmits")
 }
