@@ -78,7 +78,7 @@ func TestRouterCheck(t *testing.T) {
 	}
 
 	// A checkpoint keeps who said it.
-	_, data, err := s.MarshalCheckpoint()
+	data, err := s.MarshalCheckpoint()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,10 @@ package watcher
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -540,91 +542,158 @@ func (c *customer) snapshot() Customer {
 	return out
 }
 
-// checkpoint is the serialised form of a State.
-type checkpoint struct {
-	Seq       int64      `json:"seq"`
-	Customers []Customer `json:"customers"`
+// Checkpoint is a serialised State and the seq it reflects. The customers
+// are split into parts of checkpointPart customers, each a gzipped JSON
+// object {"customers": [...]}: neither saving nor loading then holds the
+// whole text (36 MB at 100,000 sessions) in one piece, and a part is what
+// the store keeps in one row.
+type Checkpoint struct {
+	Seq   int64
+	Parts [][]byte
 }
 
+// checkpointPart is how many customers one checkpoint part holds: about
+// 150 KiB of JSON, 20 KiB gzipped.
+const checkpointPart = 500
+
 // MarshalCheckpoint serialises the whole state, so that a restart need not
-// replay events that retention may already have pruned.
-func (s *State) MarshalCheckpoint() (seq int64, data []byte, err error) {
+// replay events that retention may already have pruned. The state is copied
+// under the read lock and serialised after it is released: appliers wait for
+// the copy, not for the JSON and gzip.
+func (s *State) MarshalCheckpoint() (Checkpoint, error) {
 	s.mu.RLock()
-	cp := checkpoint{Seq: s.seq, Customers: make([]Customer, 0, len(s.customers))}
+	cp := Checkpoint{Seq: s.seq}
+	all := make([]Customer, 0, len(s.customers))
 	for _, c := range s.customers {
-		cp.Customers = append(cp.Customers, c.snapshot())
+		all = append(all, c.snapshot())
 	}
 	s.mu.RUnlock()
-	data, err = json.Marshal(cp)
-	return cp.Seq, data, err
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // only fails on a bad level
+	for chunk := range slices.Chunk(all, checkpointPart) {
+		buf.Reset()
+		zw.Reset(&buf)
+		err := json.NewEncoder(zw).Encode(struct {
+			Customers []Customer `json:"customers"`
+		}{chunk})
+		if err == nil {
+			err = zw.Close()
+		}
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("state checkpoint: %w", err)
+		}
+		clear(chunk) // let the copies go as their text is written
+		cp.Parts = append(cp.Parts, bytes.Clone(buf.Bytes()))
+	}
+	return cp, nil
 }
 
 // RestoreCheckpoint replaces the state with one produced by MarshalCheckpoint.
-// It decodes one customer at a time: a decoded copy of 100,000 customers
-// held at once, interleaved with the garbage of decoding, left the heap more
-// than twice the size of the same state built from packets.
-func (s *State) RestoreCheckpoint(data []byte) error {
-	customers := make(map[string]*customer)
+func (s *State) RestoreCheckpoint(cp Checkpoint) error {
+	r := newRestorer()
+	for _, p := range cp.Parts {
+		if err := r.add(p); err != nil {
+			return err
+		}
+	}
+	s.install(r, cp.Seq)
+	return nil
+}
+
+// restorer rebuilds the customers from checkpoint parts, one part and one
+// customer at a time: a decoded copy of 100,000 customers held at once,
+// interleaved with the garbage of decoding, left the heap more than twice
+// the size of the same state built from packets.
+type restorer struct {
+	customers map[string]*customer
 	// A few NAS names and sources repeat across every session: decoded,
 	// each would be its own copy.
-	interned := map[string]string{}
-	intern := func(v string) string {
-		if w, ok := interned[v]; ok {
-			return w
-		}
-		interned[v] = v
-		return v
+	interned map[string]string
+	zr       *gzip.Reader
+}
+
+func newRestorer() *restorer {
+	return &restorer{customers: make(map[string]*customer), interned: make(map[string]string)}
+}
+
+func (r *restorer) intern(v string) string {
+	if w, ok := r.interned[v]; ok {
+		return w
 	}
-	var seq int64
-	dec := json.NewDecoder(bytes.NewReader(data))
-	fail := func(err error) error { return fmt.Errorf("state checkpoint: %w", err) }
+	r.interned[v] = v
+	return v
+}
+
+// add decodes one part: gzipped JSON, or the plain JSON of a checkpoint
+// saved whole by an earlier version ({"seq": …, "customers": […]}).
+func (r *restorer) add(part []byte) error {
+	var in io.Reader = bytes.NewReader(part)
+	if len(part) >= 2 && part[0] == 0x1f && part[1] == 0x8b {
+		var err error
+		if r.zr == nil {
+			r.zr, err = gzip.NewReader(in)
+		} else {
+			err = r.zr.Reset(in)
+		}
+		if err != nil {
+			return fmt.Errorf("state checkpoint: %w", err)
+		}
+		in = r.zr
+	}
+	if err := r.decode(json.NewDecoder(in)); err != nil {
+		return fmt.Errorf("state checkpoint: %w", err)
+	}
+	return nil
+}
+
+func (r *restorer) decode(dec *json.Decoder) error {
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return fail(fmt.Errorf("not an object (%v)", err))
+		return fmt.Errorf("not an object (%v)", err)
 	}
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return fail(err)
+			return err
 		}
-		switch t {
-		case "seq":
-			if err := dec.Decode(&seq); err != nil {
-				return fail(err)
-			}
-		case "customers":
-			if t, err := dec.Token(); err != nil || t != json.Delim('[') {
-				return fail(fmt.Errorf("customers: not an array (%v)", err))
-			}
-			for dec.More() {
-				var cc Customer
-				if err := dec.Decode(&cc); err != nil {
-					return fail(err)
-				}
-				c := &customer{Customer: cc, open: make(map[sessionKey]*Session, len(cc.Sessions))}
-				for j := range cc.Sessions {
-					ss := cc.Sessions[j]
-					ss.NAS, ss.Source = intern(ss.NAS), intern(ss.Source)
-					c.open[sessionKey{nas: ss.NAS, id: sessionIDOr(ss, cc.Login)}] = &ss
-				}
-				// Derived on every snapshot: the decoded copies would only
-				// take memory.
-				c.Sessions, c.IPv6 = nil, nil
-				customers[cc.Login] = c
-			}
-			if _, err := dec.Token(); err != nil {
-				return fail(err)
-			}
-		default:
+		if t != "customers" {
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return fail(err)
+				return err
 			}
+			continue
+		}
+		if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+			return fmt.Errorf("customers: not an array (%v)", err)
+		}
+		for dec.More() {
+			var cc Customer
+			if err := dec.Decode(&cc); err != nil {
+				return err
+			}
+			c := &customer{Customer: cc, open: make(map[sessionKey]*Session, len(cc.Sessions))}
+			for j := range cc.Sessions {
+				ss := cc.Sessions[j]
+				ss.NAS, ss.Source = r.intern(ss.NAS), r.intern(ss.Source)
+				c.open[sessionKey{nas: ss.NAS, id: sessionIDOr(ss, cc.Login)}] = &ss
+			}
+			// Derived on every snapshot: the decoded copies would only
+			// take memory.
+			c.Sessions, c.IPv6 = nil, nil
+			r.customers[cc.Login] = c
+		}
+		if _, err := dec.Token(); err != nil {
+			return err
 		}
 	}
+	_, err := dec.Token()
+	return err
+}
+
+// install makes the restored customers the state, as of seq.
+func (s *State) install(r *restorer, seq int64) {
 	s.mu.Lock()
-	s.customers, s.seq = customers, seq
+	s.customers, s.seq = r.customers, seq
 	s.mu.Unlock()
-	return nil
 }
 
 func sessionIDOr(ss Session, login string) string {

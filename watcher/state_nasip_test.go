@@ -19,7 +19,7 @@ func TestSessionKeepsNASIP(t *testing.T) {
 	if len(c.Sessions) != 1 || c.Sessions[0].NASIP != "10.0.0.7" {
 		t.Fatalf("sessions %+v", c.Sessions)
 	}
-	_, cp, err := s.MarshalCheckpoint()
+	cp, err := s.MarshalCheckpoint()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package watcher_test
 
 import (
+	"fmt"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -114,12 +116,12 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		ev.Seq = int64(i + 1)
 		s.Apply(ev)
 	}
-	seq, data, err := s.MarshalCheckpoint()
-	if err != nil || seq != 3 {
-		t.Fatalf("seq %d err %v", seq, err)
+	cp, err := s.MarshalCheckpoint()
+	if err != nil || cp.Seq != 3 {
+		t.Fatalf("seq %d err %v", cp.Seq, err)
 	}
 	r := watcher.NewState()
-	if err := r.RestoreCheckpoint(data); err != nil {
+	if err := r.RestoreCheckpoint(cp); err != nil {
 		t.Fatal(err)
 	}
 	// The session without an id must still be found by the stop that follows.
@@ -134,8 +136,60 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			t.Errorf("%s: %+v != %+v", login, a, b)
 		}
 	}
-	if err := r.RestoreCheckpoint([]byte("{garbage")); err == nil {
-		t.Error("garbage checkpoint accepted")
+	for _, bad := range [][]byte{[]byte("{garbage"), {0x1f, 0x8b, 1, 2, 3}, []byte(`{"customers": {}}`)} {
+		if err := r.RestoreCheckpoint(watcher.Checkpoint{Seq: 1, Parts: [][]byte{bad}}); err == nil {
+			t.Errorf("garbage checkpoint %q accepted", bad)
+		}
+	}
+}
+
+// A checkpoint of many customers is saved in several parts, and reads back
+// whole; so does one saved as a single JSON text by an earlier version.
+func TestCheckpointParts(t *testing.T) {
+	s := watcher.NewState()
+	const n = 1234
+	for i := range n {
+		ev := sess(watcher.SessionStart, fmt.Sprintf("cliente%04d", i), fmt.Sprintf("bras%d", i%3), strconv.Itoa(i), i)
+		ev.Seq = int64(i + 1)
+		s.Apply(ev)
+	}
+	cp, err := s.MarshalCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cp.Parts) < 2 || cp.Seq != n {
+		t.Fatalf("%d customers: %d parts, seq %d", n, len(cp.Parts), cp.Seq)
+	}
+	r := watcher.NewState()
+	if err := r.RestoreCheckpoint(cp); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Stats(), s.Stats(); got != want || got.Online != n {
+		t.Fatalf("restored stats %+v, want %+v", got, want)
+	}
+	for _, login := range []string{"cliente0000", "cliente0617", "cliente1233"} {
+		a, _ := s.Customer(login)
+		b, _ := r.Customer(login)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: %+v != %+v", login, b, a)
+		}
+	}
+
+	legacy := []byte(`{"seq": 7, "customers": [{"login": "joao", "online": true, "since": "2026-11-02T10:00:00Z",
+		"sessions": [{"nas": "bras1", "session_id": "s1", "source": "radius", "ip": "100.64.0.9",
+		"start": "2026-11-02T10:00:00Z", "updated": "2026-11-02T10:00:00Z"}], "last_seq": 7}]}`)
+	old := watcher.NewState()
+	if err := old.RestoreCheckpoint(watcher.Checkpoint{Seq: 7, Parts: [][]byte{legacy}}); err != nil {
+		t.Fatal(err)
+	}
+	c, ok := old.Customer("joao")
+	if !ok || !c.Online || len(c.Sessions) != 1 || c.Sessions[0].IP != "100.64.0.9" {
+		t.Fatalf("legacy checkpoint: %+v", c)
+	}
+	// Its session is found by the stop that closes it.
+	old.Apply(watcher.Event{Seq: 8, At: at(9), Login: "joao", Kind: watcher.SessionStop, Source: "radius", NAS: "bras1", SessionID: "s1"})
+	if c, _ := old.Customer("joao"); c.Online {
+		t.Errorf("joao still online after the stop: %+v", c)
 	}
 }
 

@@ -45,30 +45,28 @@ type Store interface {
 	LastSeq(ctx context.Context) (int64, error)
 	// Prune deletes events older than before and returns how many.
 	Prune(ctx context.Context, before time.Time) (int64, error)
-	// SaveCheckpoint and LoadCheckpoint keep one serialised State and the seq
-	// it reflects. LoadCheckpoint returns ErrNotFound when there is none.
-	SaveCheckpoint(ctx context.Context, seq int64, data []byte) error
-	LoadCheckpoint(ctx context.Context) (seq int64, data []byte, err error)
+	// SaveCheckpoint replaces the saved Checkpoint with cp, whole or not at
+	// all. LoadCheckpoint hands the saved one's parts to part, in order, and
+	// returns its seq; ErrNotFound when there is none.
+	SaveCheckpoint(ctx context.Context, cp Checkpoint) error
+	LoadCheckpoint(ctx context.Context, part func([]byte) error) (seq int64, err error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	Close() error
 }
 
 // Rebuild restores state from the store's checkpoint, if any, then replays the
-// events after it.
-func Rebuild(ctx context.Context, st Store, s *State) error {
-	var after int64
-	seq, data, err := st.LoadCheckpoint(ctx)
+// events after it. It returns the checkpoint's seq (0 without one).
+func Rebuild(ctx context.Context, st Store, s *State) (checkpoint int64, err error) {
+	r := newRestorer()
+	seq, err := st.LoadCheckpoint(ctx, r.add)
 	switch {
 	case err == nil:
-		if err := s.RestoreCheckpoint(data); err != nil {
-			return err
-		}
-		after = seq
+		s.install(r, seq)
 	case !errors.Is(err, ErrNotFound):
-		return err
+		return 0, err
 	}
-	return st.Replay(ctx, after, func(ev Event) error {
+	return seq, st.Replay(ctx, seq, func(ev Event) error {
 		s.Apply(ev)
 		return nil
 	})

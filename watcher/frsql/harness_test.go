@@ -89,7 +89,7 @@ func run(t *testing.T, f *fixture, db string, o opts) *harness {
 		t.Fatal(err)
 	}
 	state, hub := watcher.NewState(), watcher.NewHub(4096)
-	if err := watcher.Rebuild(context.Background(), store, state); err != nil {
+	if _, err := watcher.Rebuild(context.Background(), store, state); err != nil {
 		t.Fatal(err)
 	}
 	rec := watcher.NewRecorder(store, state, hub, watcher.RecorderOptions{Logger: logger})

@@ -412,33 +412,85 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	}
 }
 
-// SaveCheckpoint keeps one serialised state and the seq it reflects.
-func (s *Store) SaveCheckpoint(ctx context.Context, seq int64, data []byte) error {
+// SaveCheckpoint replaces the saved checkpoint with cp in one transaction:
+// the header row, then its parts.
+func (s *Store) SaveCheckpoint(ctx context.Context, cp watcher.Checkpoint) error {
 	defer s.writer()()
-	q := `INSERT INTO state_checkpoint (id, seq, data, saved_at) VALUES (1, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, data = excluded.data, saved_at = excluded.saved_at`
+	fail := func(err error) error { return fmt.Errorf("sqlstore: save checkpoint: %w", err) }
+	tx, err := s.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	q := `INSERT INTO state_checkpoint (id, seq, saved_at) VALUES (1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, saved_at = excluded.saved_at`
 	if s.d.keepNewestCheckpoint {
+		// The row lock this takes serialises instances saving at once.
 		q += " WHERE state_checkpoint.seq <= excluded.seq"
 	}
-	_, err := s.w.ExecContext(ctx, s.w.Rebind(q), seq, data, time.Now().UnixMicro())
+	res, err := tx.ExecContext(ctx, tx.Rebind(q), cp.Seq, time.Now().UnixMicro())
 	if err != nil {
-		return fmt.Errorf("sqlstore: save checkpoint: %w", err)
+		return fail(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fail(err)
+	} else if n == 0 {
+		return nil // another instance saved a newer one
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM state_checkpoint_parts"); err != nil {
+		return fail(err)
+	}
+	ins, err := tx.PreparexContext(ctx, tx.Rebind("INSERT INTO state_checkpoint_parts (idx, data) VALUES (?, ?)"))
+	if err != nil {
+		return fail(err)
+	}
+	defer ins.Close()
+	for i, p := range cp.Parts {
+		if _, err := ins.ExecContext(ctx, i, p); err != nil {
+			return fail(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
 	}
 	return nil
 }
 
-// LoadCheckpoint returns the saved state, or watcher.ErrNotFound.
-func (s *Store) LoadCheckpoint(ctx context.Context) (int64, []byte, error) {
-	var row struct {
-		Seq  int64  `db:"seq"`
-		Data []byte `db:"data"`
+// LoadCheckpoint hands the saved checkpoint's parts to part, in order, from
+// one read transaction (the parts and the seq of one save), and returns its
+// seq, or watcher.ErrNotFound.
+func (s *Store) LoadCheckpoint(ctx context.Context, part func([]byte) error) (int64, error) {
+	fail := func(err error) (int64, error) { return 0, fmt.Errorf("sqlstore: load checkpoint: %w", err) }
+	tx, err := s.r.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return fail(err)
 	}
-	err := s.r.GetContext(ctx, &row, "SELECT seq, data FROM state_checkpoint WHERE id = 1")
+	defer tx.Rollback()
+	var seq int64
+	err = tx.GetContext(ctx, &seq, "SELECT seq FROM state_checkpoint WHERE id = 1")
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, watcher.ErrNotFound
+		return 0, watcher.ErrNotFound
 	}
 	if err != nil {
-		return 0, nil, fmt.Errorf("sqlstore: load checkpoint: %w", err)
+		return fail(err)
 	}
-	return row.Seq, row.Data, nil
+	rows, err := tx.QueryContext(ctx, "SELECT data FROM state_checkpoint_parts ORDER BY idx")
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		// RawBytes: the driver's own buffer, valid until Next, not a copy.
+		var data sql.RawBytes
+		if err := rows.Scan(&data); err != nil {
+			return fail(err)
+		}
+		if err := part(data); err != nil {
+			return fail(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	return seq, nil
 }

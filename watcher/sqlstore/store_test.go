@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,7 +272,7 @@ func TestPrune(t *testing.T) {
 func TestCheckpointAndRebuild(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, reopen func() *sqlstore.Store) {
 		ctx := context.Background()
-		if _, _, err := s.LoadCheckpoint(ctx); !errors.Is(err, watcher.ErrNotFound) {
+		if _, err := s.LoadCheckpoint(ctx, func([]byte) error { return nil }); !errors.Is(err, watcher.ErrNotFound) {
 			t.Fatalf("empty store: LoadCheckpoint err = %v, want ErrNotFound", err)
 		}
 		state := watcher.NewState()
@@ -289,11 +291,11 @@ func TestCheckpointAndRebuild(t *testing.T) {
 			return e
 		}
 		apply(start("joao", "1", t0), start("maria", "2", t0))
-		seq, data, err := state.MarshalCheckpoint()
+		cp, err := state.MarshalCheckpoint()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveCheckpoint(ctx, seq, data); err != nil {
+		if err := s.SaveCheckpoint(ctx, cp); err != nil {
 			t.Fatal(err)
 		}
 		stop := ev("joao", watcher.SessionStop, t0.Add(time.Minute))
@@ -306,7 +308,7 @@ func TestCheckpointAndRebuild(t *testing.T) {
 		}
 
 		rebuilt := watcher.NewState()
-		if err := watcher.Rebuild(ctx, reopen(), rebuilt); err != nil {
+		if _, err := watcher.Rebuild(ctx, reopen(), rebuilt); err != nil {
 			t.Fatal(err)
 		}
 		for _, login := range []string{"joao", "maria", "ana"} {
@@ -318,6 +320,55 @@ func TestCheckpointAndRebuild(t *testing.T) {
 		}
 		if got, want := rebuilt.Stats(), state.Stats(); got != want {
 			t.Errorf("stats %+v, want %+v", got, want)
+		}
+	})
+}
+
+// A checkpoint's parts come back in order; a later save with fewer parts
+// leaves none of the earlier ones behind; an error from the reader of a
+// part stops the load and is returned.
+func TestCheckpointParts(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *sqlstore.Store, reopen func() *sqlstore.Store) {
+		ctx := context.Background()
+		load := func(s *sqlstore.Store) (int64, []string) {
+			t.Helper()
+			var parts []string
+			seq, err := s.LoadCheckpoint(ctx, func(p []byte) error {
+				parts = append(parts, string(p))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return seq, parts
+		}
+		save := func(cp watcher.Checkpoint) {
+			t.Helper()
+			if err := s.SaveCheckpoint(ctx, cp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		save(watcher.Checkpoint{Seq: 10, Parts: [][]byte{[]byte("a"), []byte("b"), []byte("c")}})
+		if seq, parts := load(reopen()); seq != 10 || !slices.Equal(parts, []string{"a", "b", "c"}) {
+			t.Fatalf("seq %d parts %q", seq, parts)
+		}
+		save(watcher.Checkpoint{Seq: 12, Parts: [][]byte{[]byte("d")}})
+		if seq, parts := load(s); seq != 12 || !slices.Equal(parts, []string{"d"}) {
+			t.Fatalf("seq %d parts %q", seq, parts)
+		}
+		// Instances sharing PostgreSQL save into one checkpoint: an older
+		// one (a slower instance's) does not replace a newer one.
+		save(watcher.Checkpoint{Seq: 11, Parts: [][]byte{[]byte("e"), []byte("f")}})
+		want, wantParts := int64(11), []string{"e", "f"}
+		if strings.HasSuffix(t.Name(), "postgres") {
+			want, wantParts = 12, []string{"d"}
+		}
+		if seq, parts := load(s); seq != want || !slices.Equal(parts, wantParts) {
+			t.Fatalf("after an older save: seq %d parts %q, want %d %q", seq, parts, want, wantParts)
+		}
+		boom := errors.New("boom")
+		if _, err := s.LoadCheckpoint(ctx, func([]byte) error { return boom }); !errors.Is(err, boom) {
+			t.Fatalf("err %v, want %v", err, boom)
 		}
 	})
 }

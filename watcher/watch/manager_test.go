@@ -60,7 +60,7 @@ func newManagerRigProber(t *testing.T, path string, prober *probe.Prober) *manag
 		t.Fatal(err)
 	}
 	r.state = watcher.NewState()
-	if err := watcher.Rebuild(context.Background(), r.store, r.state); err != nil {
+	if _, err := watcher.Rebuild(context.Background(), r.store, r.state); err != nil {
 		t.Fatal(err)
 	}
 	hub := watcher.NewHub(256)
