@@ -87,6 +87,11 @@ var (
 	descOnline        = prometheus.NewDesc("authwatch_customers_online", "Logins with an open session.", nil, nil)
 	descSessions      = prometheus.NewDesc("authwatch_sessions_open", "Open sessions.", nil, nil)
 	descQueued        = prometheus.NewDesc("authwatch_store_queued_events", "Events waiting to be committed.", nil, nil)
+	descCPSeq         = prometheus.NewDesc("authwatch_state_checkpoint_seq", "Seq of the state checkpoint this instance saved or loaded last.", nil, nil)
+	descCPAt          = prometheus.NewDesc("authwatch_state_checkpoint_timestamp_seconds", "When the store last held the state as of then (saved, or found up to date).", nil, nil)
+	descCPBytes       = prometheus.NewDesc("authwatch_state_checkpoint_bytes", "Size of the last state checkpoint saved (gzipped JSON).", nil, nil)
+	descCPTook        = prometheus.NewDesc("authwatch_state_checkpoint_duration_seconds", "Time the last state checkpoint took to serialise and save.", nil, nil)
+	descCPErrors      = prometheus.NewDesc("authwatch_state_checkpoint_errors_total", "State checkpoints that failed (retention waits for a good one).", nil, nil)
 	descRouterUp      = prometheus.NewDesc("authwatch_routeros_connected", "1 when the RouterOS API connection is up.", []string{"router"}, nil)
 	descRouterRecon   = prometheus.NewDesc("authwatch_routeros_reconnects_total", "RouterOS API reconnections.", []string{"router"}, nil)
 	descRouterBad     = prometheus.NewDesc("authwatch_routeros_malformed_total", "Malformed RouterOS replies and log lines counted and skipped.", []string{"router"}, nil)
@@ -105,6 +110,7 @@ type daemonCollector struct{ d *Daemon }
 func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRadiusPackets, descRadiusAcked, descRadiusDropped, descRadiusDupes, descRadiusBadAttr, descRadiusAckLat,
 		descWSClients, descWSCutoffs, descCustomers, descOnline, descSessions, descQueued,
+		descCPSeq, descCPAt, descCPBytes, descCPTook, descCPErrors,
 		descRouterUp, descRouterRecon, descRouterBad, descRouterSess,
 		descProxyReplies, descProxyDropped, descUpRequests, descUpTimeouts, descUpDead, descUpLatency} {
 		ch <- d
@@ -140,6 +146,12 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descOnline, float64(ss.Online))
 	gauge(descSessions, float64(ss.Sessions))
 	gauge(descQueued, float64(c.d.rec.Stats().Queued))
+	cp := &c.d.cp
+	gauge(descCPSeq, float64(cp.seq.Load()))
+	gauge(descCPAt, float64(cp.at.Load()))
+	gauge(descCPBytes, float64(cp.bytes.Load()))
+	gauge(descCPTook, time.Duration(cp.took.Load()).Seconds())
+	counter(descCPErrors, float64(cp.errors.Load()))
 
 	if c.d.proxy != nil {
 		ps := c.d.proxy.Stats()

@@ -129,3 +129,36 @@ func TestDashboardUsesRealMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The state checkpoint is saved every checkpoint_interval once events came,
+// and /metrics says so; a restart loads it and does not save it again.
+func TestCheckpointMetrics(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "authwatch.db")
+	cfg := testConfig(t, db)
+	cfg.Store.CheckpointInterval = config.Duration(time.Second)
+	d, stop := start(t, cfg)
+	base := "http://" + d.HTTPAddr()
+	send(t, d, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_Start, User: "joao", SessionID: "1", IP: netip.MustParseAddr("100.64.0.1")})
+	m := scrape(t, base)
+	for deadline := time.Now().Add(10 * time.Second); m["authwatch_state_checkpoint_seq"] < 1 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		m = scrape(t, base)
+	}
+	if m["authwatch_state_checkpoint_seq"] != 1 || m["authwatch_state_checkpoint_bytes"] <= 0 || m["authwatch_state_checkpoint_errors_total"] != 0 {
+		t.Fatalf("checkpoint metrics %v %v %v", m["authwatch_state_checkpoint_seq"], m["authwatch_state_checkpoint_bytes"], m["authwatch_state_checkpoint_errors_total"])
+	}
+	if at := m["authwatch_state_checkpoint_timestamp_seconds"]; time.Since(time.Unix(int64(at), 0)) > time.Minute {
+		t.Fatalf("checkpoint timestamp %v", at)
+	}
+	stop()
+
+	d, _ = start(t, cfg)
+	m = scrape(t, "http://"+d.HTTPAddr())
+	if m["authwatch_state_checkpoint_seq"] != 1 || m["authwatch_customers_online"] != 1 {
+		t.Fatalf("after a restart: checkpoint seq %v, online %v", m["authwatch_state_checkpoint_seq"], m["authwatch_customers_online"])
+	}
+	// Loaded, not saved: nothing changed since.
+	if m["authwatch_state_checkpoint_bytes"] != 0 {
+		t.Fatalf("the loaded checkpoint was saved again (%v bytes)", m["authwatch_state_checkpoint_bytes"])
+	}
+}
