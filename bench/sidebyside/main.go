@@ -261,6 +261,7 @@ auth = false
 [store]
 path = %q
 synchronous = "full"
+checkpoint_interval = %q
 [radius]
 listen = "127.0.0.1:%d"
 [probe]
@@ -276,6 +277,12 @@ secret = %q
 // startAuthwatch runs `authwatch serve` with a new database and waits until
 // /healthz answers.
 func (b *bench) startAuthwatch(name string) (*proc, error) {
+	return b.startAuthwatchCheckpoints(name, 5*time.Minute)
+}
+
+// startAuthwatchCheckpoints is startAuthwatch with the state checkpoint
+// saved every interval.
+func (b *bench) startAuthwatchCheckpoints(name string, interval time.Duration) (*proc, error) {
 	dir := filepath.Join(b.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -289,7 +296,7 @@ func (b *bench) startAuthwatch(name string) (*proc, error) {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "authwatch.toml")
-	text := fmt.Sprintf(authwatchConf, hp, filepath.Join(dir, "authwatch.db"), rp, b.secret)
+	text := fmt.Sprintf(authwatchConf, hp, filepath.Join(dir, "authwatch.db"), interval.String(), rp, b.secret)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
