@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -50,6 +51,27 @@ type Event struct {
 	IP        string    `json:"ip,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
 	Detail    *Detail   `json:"detail,omitempty"`
+
+	// detailJSON is Detail encoded by the Recorder while the event is
+	// queued, on the goroutine of whoever recorded it: the store's single
+	// writer then copies it instead of encoding on its serial path. Cleared
+	// once the event is committed.
+	detailJSON []byte
+}
+
+// DetailJSON returns Detail as JSON (nil without a Detail).
+func (ev *Event) DetailJSON() ([]byte, error) {
+	if ev.Detail == nil {
+		return nil, nil
+	}
+	if ev.detailJSON != nil {
+		return ev.detailJSON, nil
+	}
+	b, err := json.Marshal(ev.Detail)
+	if err != nil {
+		return nil, fmt.Errorf("encode detail: %w", err)
+	}
+	return b, nil
 }
 
 // Detail holds what an event knows beyond the common fields. Every field is

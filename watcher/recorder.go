@@ -105,6 +105,10 @@ func (r *Recorder) Record(ctx context.Context, ev Event, done Done) error {
 		return err
 	}
 	ev.At = ev.At.UTC()
+	var err error
+	if ev.detailJSON, err = ev.DetailJSON(); err != nil {
+		return err
+	}
 	select {
 	case <-r.stopped:
 		return ErrStopped
@@ -215,6 +219,9 @@ func (r *Recorder) commit(ctx context.Context, batch []pending) bool {
 	start := time.Now()
 	err := r.store.Append(ctx, evs)
 	took := time.Since(start)
+	for i := range batch {
+		evs[i].detailJSON, batch[i].ev.detailJSON = nil, nil
+	}
 	for _, h := range r.hooks {
 		h(evs, took, err)
 	}

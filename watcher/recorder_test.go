@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -142,6 +144,29 @@ func TestRecorderRefusesInvalid(t *testing.T) {
 	err := r.rec.Record(context.Background(), watcher.Event{Kind: "bogus"}, func(watcher.Event, error) { called = true })
 	if err == nil || called {
 		t.Fatalf("invalid event: err %v, done called %v", err, called)
+	}
+}
+
+// An event whose detail cannot be encoded (a NaN latency) is refused on its
+// own; the events recorded with it are stored, with their detail as given.
+func TestRecorderRefusesUnencodableDetail(t *testing.T) {
+	r := newRig(t, nil)
+	bad := watcher.Event{At: at(0), Login: "ana", Kind: watcher.HTTPDown, Source: "probe", Detail: &watcher.Detail{LatencyMS: math.NaN()}}
+	if err := r.rec.Record(context.Background(), bad, nil); err == nil {
+		t.Fatal("an event with a NaN latency was queued")
+	}
+	good := sess(watcher.SessionStart, "joao", "bras1", "s1", 0)
+	good.Detail = &watcher.Detail{NASPortID: "ether1.100", Attributes: map[string]string{"Acct-Session-Id": "s1"}}
+	stored, err := r.rec.Commit(context.Background(), good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := r.store.Events(context.Background(), watcher.Query{Login: "joao"})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events %+v err %v", evs, err)
+	}
+	if !reflect.DeepEqual(evs[0], stored[0]) || evs[0].Detail.Attributes["Acct-Session-Id"] != "s1" {
+		t.Fatalf("stored %+v, committed %+v", evs[0], stored[0])
 	}
 }
 

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -100,9 +99,9 @@ func (s *Store) appendPostgres(ctx context.Context, evs []Event) error {
 	for i := range evs {
 		ev := &evs[i]
 		if ev.Detail != nil {
-			b, err := json.Marshal(ev.Detail)
+			b, err := ev.DetailJSON()
 			if err != nil {
-				return fmt.Errorf("encode detail: %w", err)
+				return err
 			}
 			d := string(b)
 			detail[i] = &d

@@ -168,9 +168,9 @@ func (s *Store) Append(ctx context.Context, evs []Event) error {
 			ev := &chunk[i]
 			var detail any
 			if ev.Detail != nil {
-				b, err := json.Marshal(ev.Detail)
+				b, err := ev.DetailJSON()
 				if err != nil {
-					return fmt.Errorf("encode detail: %w", err)
+					return err
 				}
 				detail = string(b)
 			}
