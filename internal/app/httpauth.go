@@ -23,7 +23,8 @@ func newAuth(cfg *config.Config, st auth.Store, log *slog.Logger) (*auth.Service
 		SessionIdle: a.SessionIdle.D(), SessionMax: a.SessionMax.D(),
 		ProxyHeader: a.ProxyHeader, TrustedProxies: a.TrustedPrefixes(),
 		FailuresPerUser: a.LoginFailuresPerUser, FailuresPerAddress: a.LoginFailuresPerAddress, FailureWindow: a.LoginWindow.D(),
-		Logger: log,
+		AuditRetention: a.AuditRetention.D(),
+		Logger:         log,
 	})
 }
 

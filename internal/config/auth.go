@@ -59,6 +59,9 @@ func (c *Config) validateAuth(bad badFunc) {
 	if d := a.SessionMax.D(); d < a.SessionIdle.D() || d > 30*24*time.Hour {
 		bad("auth.session_max", "must be at least auth.session_idle and at most 720h")
 	}
+	if a.AuditRetention < 0 {
+		bad("auth.audit_retention", "must not be negative (0 keeps the audit log forever)")
+	}
 	a.proxies = nil
 	for i, s := range a.TrustedProxies {
 		p, err := ParsePrefix(s)

@@ -78,6 +78,7 @@ func TestAuthRefused(t *testing.T) {
 		{"no failures allowed", minimal + "\n[auth]\nlogin_failures_per_user = 0\n", "auth.login_failures_per_user"},
 		{"address limit", minimal + "\n[auth]\nlogin_failures_per_address = -1\n", "auth.login_failures_per_address"},
 		{"window", minimal + "\n[auth]\nlogin_window = \"1s\"\n", "auth.login_window"},
+		{"negative audit retention", minimal + "\n[auth]\naudit_retention = \"-1h\"\n", "auth.audit_retention"},
 		{"unknown auth key", minimal + "\n[auth]\nsession_timeout = \"1h\"\n", "auth.session_timeout"},
 	}
 	for _, tt := range tests {

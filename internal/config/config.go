@@ -162,6 +162,9 @@ type Auth struct {
 	LoginFailuresPerUser    int      `toml:"login_failures_per_user"`
 	LoginFailuresPerAddress int      `toml:"login_failures_per_address"`
 	LoginWindow             Duration `toml:"login_window"`
+	// AuditRetention is how long the audit log keeps who looked at which
+	// customer; 0 keeps it forever.
+	AuditRetention Duration `toml:"audit_retention"`
 
 	proxies []netip.Prefix
 }
@@ -282,7 +285,8 @@ func Defaults() Config {
 		Outage: Outage{Sessions: 20, Window: Duration(time.Minute)},
 		Log:    Log{Level: "info", Format: "text"},
 		Auth: Auth{SessionIdle: Duration(2 * time.Hour), SessionMax: Duration(12 * time.Hour),
-			LoginFailuresPerUser: 5, LoginFailuresPerAddress: 20, LoginWindow: Duration(15 * time.Minute)},
+			LoginFailuresPerUser: 5, LoginFailuresPerAddress: 20, LoginWindow: Duration(15 * time.Minute),
+			AuditRetention: Duration(365 * 24 * time.Hour)},
 	}
 }
 

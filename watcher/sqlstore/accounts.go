@@ -186,6 +186,16 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID int64) error {
 	return nil
 }
 
+// DeleteAudit deletes audit entries older than before, in small
+// transactions.
+func (s *Store) DeleteAudit(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.deleteOlder(ctx, "SELECT id FROM audit WHERE at < ? ORDER BY at LIMIT ?", "DELETE FROM audit WHERE id IN", before)
+	if err != nil {
+		return n, fmt.Errorf("sqlstore: delete old audit entries: %w", err)
+	}
+	return n, nil
+}
+
 // DeleteSessions deletes the sessions last seen before idle or created
 // before created.
 func (s *Store) DeleteSessions(ctx context.Context, idle, created time.Time) (int64, error) {

@@ -103,5 +103,14 @@ func TestAccountsStore(t *testing.T) {
 		if len(entries) != 1 || entries[0].Login != "maria" || !entries[0].At.Equal(now.Add(2*time.Second)) {
 			t.Fatalf("audit page 2: %+v", entries)
 		}
+
+		// Retention: the entries older than the cut go, the others stay.
+		if n, err := s.DeleteAudit(ctx, now.Add(1500*time.Millisecond)); err != nil || n != 2 {
+			t.Fatalf("delete old audit: %d %v", n, err)
+		}
+		entries, _ = s.Audit(ctx, auth.AuditQuery{})
+		if len(entries) != 2 || entries[1].Login != "maria" {
+			t.Fatalf("audit after the retention: %+v", entries)
+		}
 	})
 }

@@ -390,14 +390,25 @@ const pruneChunk = 5000
 
 // Prune deletes events older than before, in small transactions.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.deleteOlder(ctx, "SELECT seq FROM events WHERE at < ? ORDER BY at LIMIT ?", "DELETE FROM events WHERE seq IN", before)
+	if err != nil {
+		return n, fmt.Errorf("sqlstore: prune: %w", err)
+	}
+	return n, nil
+}
+
+// deleteOlder deletes, pruneChunk rows per transaction, the rows whose keys
+// pick (a SELECT taking the time and a limit) returns: "del (pick)". It
+// pauses between transactions so that writers waiting for the lock go first.
+func (s *Store) deleteOlder(ctx context.Context, pick, del string, before time.Time) (int64, error) {
 	var total int64
-	q := s.w.Rebind("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ? ORDER BY at LIMIT ?)")
+	q := s.w.Rebind(del + " (" + pick + ")")
 	for {
 		unlock := s.writer()
 		res, err := s.w.ExecContext(ctx, q, before.UnixMicro(), pruneChunk)
 		unlock()
 		if err != nil {
-			return total, fmt.Errorf("sqlstore: prune: %w", err)
+			return total, err
 		}
 		n, _ := res.RowsAffected()
 		total += n

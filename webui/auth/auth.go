@@ -176,6 +176,9 @@ type Store interface {
 
 	AppendAudit(ctx context.Context, e AuditEntry) error
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+	// DeleteAudit deletes audit entries older than before and returns how
+	// many.
+	DeleteAudit(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Identity is who a request acts as.

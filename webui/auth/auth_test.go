@@ -195,9 +195,44 @@ func TestNewRefuses(t *testing.T) {
 		{Store: &sqlstore.Store{}, ProxyHeader: "X-Remote-User"},
 		{Store: &sqlstore.Store{}, SessionIdle: time.Hour, SessionMax: time.Minute},
 		{Store: &sqlstore.Store{}, BcryptCost: 99},
+		{Store: &sqlstore.Store{}, AuditRetention: -time.Hour},
 	} {
 		if _, err := auth.New(o); err == nil {
 			t.Errorf("accepted %+v", o)
 		}
+	}
+}
+
+// Run deletes audit entries past the retention at its first pass.
+func TestAuditRetention(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	clock := now.Add(-400 * 24 * time.Hour)
+	s := newService(t, func(o *auth.Options) {
+		o.AuditRetention = 365 * 24 * time.Hour
+		o.Now = func() time.Time { return clock }
+	})
+	ctx := context.Background()
+	id := auth.Identity{User: "ana", Method: auth.MethodSession}
+	for _, login := range []string{"joao", "maria"} {
+		if err := s.Record(ctx, id, "customer", login, "", netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+		clock = now // maria is looked at 400 days after joao
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	var entries []auth.AuditEntry
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if entries, _ = s.Audit(ctx, auth.AuditQuery{}); len(entries) < 2 {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Login != "maria" {
+		t.Fatalf("audit after the retention: %+v", entries)
 	}
 }

@@ -55,6 +55,9 @@ type Options struct {
 	BcryptCost int
 	// AuditCoalesce: see DefaultAuditCoalesce.
 	AuditCoalesce time.Duration
+	// AuditRetention is how long audit entries are kept; 0 keeps them
+	// forever.
+	AuditRetention time.Duration
 
 	// Now is the clock (tests move it); time.Now by default.
 	Now    func() time.Time
@@ -72,6 +75,7 @@ type Service struct {
 	byAddr      *limiter
 	hash        *hasher
 	coalesce    time.Duration
+	auditKeep   time.Duration
 	now         func() time.Time
 	log         *slog.Logger
 
@@ -104,6 +108,8 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("auth: session max must be at least session idle")
 	case o.FailuresPerUser < 0 || o.FailuresPerAddress < 0 || o.FailureWindow < 0:
 		return nil, errors.New("auth: negative login limits")
+	case o.AuditRetention < 0:
+		return nil, errors.New("auth: negative audit retention")
 	case o.ProxyHeader != "" && len(o.TrustedProxies) == 0:
 		return nil, errors.New("auth: a proxy header needs trusted proxies")
 	}
@@ -124,8 +130,8 @@ func New(o Options) (*Service, error) {
 		byUser:   newLimiter(o.FailuresPerUser, o.FailureWindow),
 		byAddr:   newLimiter(o.FailuresPerAddress, o.FailureWindow),
 		hash:     h,
-		coalesce: o.AuditCoalesce,
-		now:      o.Now, log: o.Logger,
+		coalesce: o.AuditCoalesce, auditKeep: o.AuditRetention,
+		now: o.Now, log: o.Logger,
 		auditLast: map[string]time.Time{},
 	}, nil
 }
@@ -501,7 +507,8 @@ func CheckCSRF(id Identity, got string) bool {
 	return id.CSRF != "" && subtle.ConstantTimeCompare([]byte(id.CSRF), []byte(got)) == 1
 }
 
-// Run deletes expired sessions hourly until ctx ends.
+// Run deletes expired sessions, and audit entries past the retention,
+// hourly until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -515,6 +522,15 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Debug("auth: expired sessions deleted", "sessions", n)
 		}
 		s.sweepAudit(now)
+		if s.auditKeep > 0 {
+			n, err := s.store.DeleteAudit(ctx, now.Add(-s.auditKeep))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.Error("auth: delete old audit entries", "err", err)
+			case n > 0:
+				s.log.Info("auth: old audit entries deleted", "entries", n, "older_than", s.auditKeep)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
