@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -376,13 +377,26 @@ func TestCheckpointParts(t *testing.T) {
 func BenchmarkAppend(b *testing.B) {
 	for _, bk := range []string{"sqlite", "postgres"} {
 		for _, batch := range []int{1, 64, 512} {
-			benchmarkAppend(b, bk, batch)
+			benchmarkAppend(b, bk, batch, false)
 		}
 	}
 }
 
-func benchmarkAppend(b *testing.B, backend string, batch int) {
+// BenchmarkAppendRandom is BenchmarkAppend with what a NAS sends: 10,000
+// customers in random order, one Start and one Stop (which enter the MAC
+// and IP indexes) for eight Interim-Updates. Every insert then lands on a
+// different leaf page of the login index.
+func BenchmarkAppendRandom(b *testing.B) {
+	for _, bk := range []string{"sqlite", "postgres"} {
+		for _, batch := range []int{64, 512} {
+			benchmarkAppend(b, bk, batch, true)
+		}
+	}
+}
+
+func benchmarkAppend(b *testing.B, backend string, batch int, random bool) {
 	b.Run(fmt.Sprintf("%s/batch=%d", backend, batch), func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(1, 2))
 		o := sqlstore.Options{Path: filepath.Join(b.TempDir(), "b.db"), Logger: quiet()}
 		if backend == "postgres" {
 			o = sqlstore.Options{Driver: "postgres", DSN: pgtest.DSN(b), Logger: quiet()}
@@ -396,8 +410,18 @@ func benchmarkAppend(b *testing.B, backend string, batch int) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			for j := range evs {
-				evs[j] = watcher.Event{At: t0, Login: fmt.Sprintf("user%05d", (i*batch+j)%50000), Kind: watcher.SessionUpdate,
-					Source: "radius", NAS: "bras-centro", SessionID: "81a0000f", MAC: "AA:BB:CC:DD:EE:FF", IP: "100.64.3.7",
+				n, kind := (i*batch+j)%50000, watcher.SessionUpdate
+				if random {
+					n = rng.IntN(10000)
+					switch rng.IntN(10) {
+					case 0:
+						kind = watcher.SessionStart
+					case 1:
+						kind = watcher.SessionStop
+					}
+				}
+				evs[j] = watcher.Event{At: t0, Login: fmt.Sprintf("user%05d", n), Kind: kind,
+					Source: "radius", NAS: "bras-centro", SessionID: "81a0000f", MAC: fmt.Sprintf("AA:BB:CC:DD:%02X:%02X", n>>8, n&0xff), IP: fmt.Sprintf("100.64.%d.%d", n>>8, n&0xff),
 					Detail: &watcher.Detail{InputOctets: 123456789, OutputOctets: 987654321, SessionTime: 3600, NASPortID: "ether1"}}
 			}
 			if err := s.Append(context.Background(), evs); err != nil {
