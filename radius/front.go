@@ -159,6 +159,7 @@ func (f *front) admit(b []byte, src netip.AddrPort, now time.Time) (*client, []b
 		return nil, nil
 	}
 	cl.stats.packets[b[0]].Add(1)
+	cl.stats.lastPacket.Store(now.UnixNano())
 	length := int(binary.BigEndian.Uint16(b[2:4]))
 	if length < 20 || length > len(b) || length > radius.MaxPacketLength {
 		f.malformed(cl, src, now, fmt.Errorf("length field %d, datagram %d bytes", length, len(b)))

@@ -340,8 +340,9 @@ func (r *request) ack() {
 	defer l.finish()
 	l.dups.answer(r.key, struct{}{}) // before sending: a quick retransmission finds it
 	if l.writeTo(accountingResponse(r.key.id, r.key.auth, r.proxyState, r.cl.secret), r.src) {
+		now := time.Now()
 		l.stats.acked.Add(1)
-		r.cl.stats.acked.Add(1)
-		l.ackLatency.observe(time.Since(r.received))
+		r.cl.stats.ack(now)
+		l.ackLatency.observe(now.Sub(r.received))
 	}
 }

@@ -83,6 +83,9 @@ func TestListenerRecordsAndAcks(t *testing.T) {
 		st.NAS["bras-centro"].Packets["Accounting-Request"] != 5 {
 		t.Errorf("stats = %+v", st)
 	}
+	if ns := st.NAS["bras-centro"]; time.Since(ns.LastPacket) > time.Minute || time.Since(ns.LastAcked) > time.Minute || ns.LastAcked.Before(ns.LastPacket) {
+		t.Errorf("bras-centro last packet %v, last acked %v", ns.LastPacket, ns.LastAcked)
+	}
 	for reason, n := range st.Dropped {
 		if n != 0 {
 			t.Errorf("dropped[%s] = %d", reason, n)
@@ -292,6 +295,10 @@ func TestListenerDropsUnverified(t *testing.T) {
 	}
 	if got := st.NAS["bras-centro"].Dropped[authradius.DropBadAuthenticator]; got != 3 {
 		t.Errorf("bras-centro bad authenticators = %d, want 3", got)
+	}
+	// It sends, and is never answered: the wrong secret, as an operator sees it.
+	if ns := st.NAS["bras-centro"]; ns.LastPacket.IsZero() || !ns.LastAcked.IsZero() {
+		t.Errorf("bras-centro last packet %v, last acked %v", ns.LastPacket, ns.LastAcked)
 	}
 	logs := h.logs.String()
 	for _, want := range []string{"unknown source", "bad Request Authenticator", "malformed"} {

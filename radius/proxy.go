@@ -509,7 +509,7 @@ func (a *accessCall) relay(u *upstream, reply []byte, upAuth [16]byte, state []b
 	p.dups.answer(a.key, out)
 	if p.writeTo(out, a.src) {
 		p.pstats.replies[out[0]].Add(1)
-		a.cl.stats.acked.Add(1)
+		a.cl.stats.ack(time.Now())
 	}
 	code := radius.Code(out[0])
 	p.log.Debug("radius: proxy: relayed", "nas", a.cl.name, "login", text(info.login), "code", code.String(), "upstream", u.name, "took", took)

@@ -3,6 +3,7 @@ package radius
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"layeh.com/radius"
 )
@@ -88,6 +89,11 @@ type NASStats struct {
 	Acked int64 `json:"acked"`
 	// Dropped counts the NAS's unanswered packets by reason (non-zero only).
 	Dropped map[string]int64 `json:"dropped,omitempty"`
+	// LastPacket is when the NAS last sent a datagram, verified or not;
+	// LastAcked when it was last answered. A NAS that still sends but is
+	// no longer answered has the wrong secret, or the store is failing.
+	LastPacket time.Time `json:"last_packet,omitzero"`
+	LastAcked  time.Time `json:"last_acked,omitzero"`
 }
 
 // counters are the Listener's live counters.
@@ -104,6 +110,21 @@ type nasCounters struct {
 	packets [256]atomic.Int64 // by code: 2 KiB per NAS buys lock-free counting
 	acked   atomic.Int64
 	dropped [numDropReasons]atomic.Int64
+	// Unix nanoseconds, 0 for never.
+	lastPacket, lastAcked atomic.Int64
+}
+
+// ack counts an answer sent to the NAS.
+func (n *nasCounters) ack(now time.Time) {
+	n.acked.Add(1)
+	n.lastAcked.Store(now.UnixNano())
+}
+
+func unixNanos(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
 }
 
 // forNAS returns the counters of the named client, creating them once.
@@ -148,7 +169,8 @@ func (c *counters) snapshot() Stats {
 	defer c.mu.Unlock()
 	s.NAS = make(map[string]NASStats, len(c.nas))
 	for name, n := range c.nas {
-		ns := NASStats{Packets: map[string]int64{}, Acked: n.acked.Load()}
+		ns := NASStats{Packets: map[string]int64{}, Acked: n.acked.Load(),
+			LastPacket: unixNanos(n.lastPacket.Load()), LastAcked: unixNanos(n.lastAcked.Load())}
 		for code := range n.packets {
 			if v := n.packets[code].Load(); v > 0 {
 				ns.Packets[radius.Code(code).String()] = v

@@ -77,6 +77,8 @@ func (m *metrics) handler() http.Handler {
 var (
 	descRadiusPackets = prometheus.NewDesc("authwatch_radius_packets_total", "RADIUS packets received, by NAS and code.", []string{"nas", "code"}, nil)
 	descRadiusAcked   = prometheus.NewDesc("authwatch_radius_acked_total", "Accounting-Responses sent after commit, by NAS.", []string{"nas"}, nil)
+	descRadiusLastPkt = prometheus.NewDesc("authwatch_radius_last_packet_timestamp_seconds", "When the NAS last sent a datagram, verified or not (absent: never).", []string{"nas"}, nil)
+	descRadiusLastAck = prometheus.NewDesc("authwatch_radius_last_ack_timestamp_seconds", "When the NAS was last answered (absent: never).", []string{"nas"}, nil)
 	descRadiusDropped = prometheus.NewDesc("authwatch_radius_dropped_total", "RADIUS packets dropped without an answer, by reason.", []string{"reason"}, nil)
 	descRadiusDupes   = prometheus.NewDesc("authwatch_radius_duplicates_answered_total", "Retransmissions answered again from the duplicate cache (stored once).", nil, nil)
 	descRadiusAckLat  = prometheus.NewDesc("authwatch_radius_ack_latency_seconds", "Time from an Accounting-Request's arrival to its Accounting-Response (the commit included).", nil, nil)
@@ -108,7 +110,7 @@ var (
 type daemonCollector struct{ d *Daemon }
 
 func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRadiusPackets, descRadiusAcked, descRadiusDropped, descRadiusDupes, descRadiusBadAttr, descRadiusAckLat,
+	for _, d := range []*prometheus.Desc{descRadiusPackets, descRadiusAcked, descRadiusLastPkt, descRadiusLastAck, descRadiusDropped, descRadiusDupes, descRadiusBadAttr, descRadiusAckLat,
 		descWSClients, descWSCutoffs, descCustomers, descOnline, descSessions, descQueued,
 		descCPSeq, descCPAt, descCPBytes, descCPTook, descCPErrors,
 		descRouterUp, descRouterRecon, descRouterBad, descRouterSess,
@@ -130,6 +132,12 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descRadiusPackets, float64(n), nas, code)
 		}
 		counter(descRadiusAcked, float64(ns.Acked), nas)
+		if !ns.LastPacket.IsZero() {
+			gauge(descRadiusLastPkt, float64(ns.LastPacket.UnixNano())/1e9, nas)
+		}
+		if !ns.LastAcked.IsZero() {
+			gauge(descRadiusLastAck, float64(ns.LastAcked.UnixNano())/1e9, nas)
+		}
 	}
 	for reason, n := range rs.Dropped {
 		counter(descRadiusDropped, float64(n), reason)

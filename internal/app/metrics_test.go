@@ -93,6 +93,11 @@ func TestMetricsMoveWithPackets(t *testing.T) {
 			t.Errorf("%s moved by %v, want %v", tt.sample, d, tt.delta)
 		}
 	}
+	for _, sample := range []string{`authwatch_radius_last_packet_timestamp_seconds{nas="bras-centro"}`, `authwatch_radius_last_ack_timestamp_seconds{nas="bras-centro"}`} {
+		if at := time.Unix(int64(after[sample]), 0); time.Since(at) > time.Minute {
+			t.Errorf("%s = %v", sample, after[sample])
+		}
+	}
 }
 
 // TestDashboardUsesRealMetrics keeps docs/grafana-dashboard.json honest:
