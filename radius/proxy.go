@@ -230,6 +230,13 @@ func (p *Proxy) Run(ctx context.Context) error {
 			readers.Go(func() { pl.read(s) })
 		}
 	}
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	var probers sync.WaitGroup
+	if p.cfg.StatusServer {
+		for _, pl := range p.pools {
+			probers.Go(func() { pl.watchDead(probeCtx, p.cfg.StatusInterval, p.cfg.Timeout) })
+		}
+	}
 	names := make([]string, len(p.ups))
 	for i, u := range p.ups {
 		names[i] = u.name
@@ -243,6 +250,8 @@ func (p *Proxy) Run(ctx context.Context) error {
 		p.log.Info("radius: proxy forwarding accounting", "upstreams", names)
 		<-ctx.Done()
 	}
+	stopProbes()
+	probers.Wait()
 	p.drain()
 	p.Close() // in-flight exchanges fail now; nothing new starts
 	p.work.Wait()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,4 +232,55 @@ func TestProxyFreeRADIUS(t *testing.T) {
 			t.Errorf("event %+v", ev)
 		}
 	})
+}
+
+// A real FreeRADIUS that stops answering (SIGSTOP) is marked dead, probed
+// with Status-Server, and revived by its answer to one once it runs again
+// (SIGCONT): dead_time is an hour here, so nothing else could revive it.
+func TestProxyProbesFreeRADIUS(t *testing.T) {
+	t.Parallel()
+	fr1 := startFreeRADIUS(t, "fr-1", false)
+	fr2 := startFreeRADIUS(t, "fr-2", false)
+	cfg := authradius.DefaultProxyConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Timeout, cfg.Retries, cfg.DeadAfter, cfg.DeadTime = 300*time.Millisecond, 0, 1, time.Hour
+	cfg.StatusInterval = 50 * time.Millisecond
+	for _, f := range []*freeRADIUS{fr1, fr2} {
+		cfg.Upstreams = append(cfg.Upstreams, authradius.Upstream{Name: f.name, Address: f.auth, Secret: authradius.Secret(f.secret)})
+	}
+	h := startProxy(t, proxyNAS, cfg, authradius.ProxyOptions{})
+	nas := h.nas(h.addr, radiustest.ClientOptions{Tries: 1, Retry: 3 * time.Second})
+	accept := func(user string) {
+		t.Helper()
+		resp, err := nas.Exchange(context.Background(), accessPacket(t, radiustest.Access{User: user, Password: user + "-pass"}))
+		if err != nil || resp.Code != radius.CodeAccessAccept {
+			t.Fatalf("%s: %v %v", user, resp, err)
+		}
+	}
+	accepts := func(i int) int64 { return h.p.Stats().Upstreams[i].Auth.Replies["Access-Accept"] }
+
+	accept("alice")
+	if accepts(0) != 1 {
+		t.Fatalf("fr-1 accepts %d", accepts(0))
+	}
+	if err := fr1.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	accept("alice") // fr-1 times out, fr-2 answers
+	h.waitStats("probes of the stopped fr-1", func(s authradius.ProxyStats) bool {
+		return s.Upstreams[0].Auth.Dead && s.Upstreams[0].Auth.StatusProbes >= 2
+	})
+	if accepts(1) != 1 {
+		t.Fatalf("fr-2 accepts %d", accepts(1))
+	}
+	if err := fr1.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStats("fr-1 revived by Status-Server", func(s authradius.ProxyStats) bool {
+		return !s.Upstreams[0].Auth.Dead && s.Upstreams[0].Auth.StatusAnswered
+	})
+	accept("alice")
+	if accepts(0) != 2 || accepts(1) != 1 {
+		t.Errorf("after the revival: fr-1 accepts %d, fr-2 %d", accepts(0), accepts(1))
+	}
 }

@@ -663,3 +663,86 @@ func TestProxyLateAnswer(t *testing.T) {
 		t.Errorf("a late answer was blamed on the secret:\n%s", h.logs)
 	}
 }
+
+// A dead upstream is probed with Status-Server and revived as soon as it
+// answers one, with no customer's request spent on finding out; once it has
+// answered them, probes it leaves unanswered keep it dead past dead_time, so
+// that customers' requests never wait on it.
+func TestProxyProbesDeadUpstreams(t *testing.T) {
+	t.Parallel()
+	var primaryUp atomic.Bool
+	var accessToPrimary, statusToPrimary atomic.Int64
+	primary := newFakeUpstream(t, func(req *radius.Packet, raw []byte) []byte {
+		if req.Code == radius.CodeStatusServer {
+			if !requestMAOK(raw, upstreamSecret) {
+				t.Errorf("Status-Server without a valid Message-Authenticator: % x", raw)
+			}
+			statusToPrimary.Add(1)
+			if primaryUp.Load() {
+				return reply(req, radius.CodeAccessAccept)
+			}
+			return nil
+		}
+		accessToPrimary.Add(1)
+		if !primaryUp.Load() {
+			return nil
+		}
+		return passwordServer(req, raw)
+	})
+	secondary := newFakeUpstream(t, passwordServer)
+	cfg := proxyConfig(100*time.Millisecond, 0, primary, secondary)
+	cfg.DeadAfter, cfg.DeadTime, cfg.StatusInterval = 1, time.Second, 30*time.Millisecond
+	h := startProxy(t, proxyNAS, cfg, authradius.ProxyOptions{})
+	nas := h.nas(h.addr, radiustest.ClientOptions{Tries: 1, Retry: 700 * time.Millisecond})
+	ask := func(user string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		resp, err := nas.Exchange(context.Background(), accessPacket(t, radiustest.Access{User: user, Password: "pw-" + user}))
+		if err != nil || resp.Code != radius.CodeAccessAccept {
+			t.Fatalf("%s: %v %v", user, resp, err)
+		}
+		return time.Since(start)
+	}
+	primaryState := func() authradius.PoolStats { return *h.p.Stats().Upstreams[0].Auth }
+
+	// The primary does not answer: one request waits for it, then it is dead.
+	if took := ask("ana"); took < 100*time.Millisecond {
+		t.Fatalf("first request answered after %v, before the primary's timeout", took)
+	}
+	h.waitStats("probes of the dead primary", func(s authradius.ProxyStats) bool { return s.Upstreams[0].Auth.StatusProbes >= 3 })
+	if st := primaryState(); !st.Dead || st.StatusAnswered || st.Requests != 1 {
+		t.Fatalf("primary %+v", st)
+	}
+
+	// It comes back: a probe finds out, and the next request goes to it.
+	primaryUp.Store(true)
+	h.waitStats("the primary revived", func(s authradius.ProxyStats) bool {
+		return !s.Upstreams[0].Auth.Dead && s.Upstreams[0].Auth.StatusAnswered
+	})
+	before := accessToPrimary.Load()
+	if took := ask("bia"); took > 90*time.Millisecond || accessToPrimary.Load() != before+1 {
+		t.Fatalf("after the revival: answered in %v, primary got %d requests", took, accessToPrimary.Load()-before)
+	}
+
+	// Down again: marked dead by the request that waited for it, and,
+	// having answered Status-Server before, kept dead past dead_time (1 s)
+	// until it answers one: requests over the next 1.5 s never wait for it.
+	primaryUp.Store(false)
+	ask("caio")
+	before = accessToPrimary.Load()
+	for i := range 6 {
+		time.Sleep(250 * time.Millisecond)
+		if took := ask(fmt.Sprint("davi", i)); took > 90*time.Millisecond {
+			t.Fatalf("request %d waited %v for the dead primary", i, took)
+		}
+	}
+	if got := accessToPrimary.Load() - before; got != 0 {
+		t.Errorf("the dead primary got %d customers' requests", got)
+	}
+	if st := primaryState(); st.MarkedDead != 2 || statusToPrimary.Load() < 10 {
+		t.Errorf("primary %+v, %d probes", st, statusToPrimary.Load())
+	}
+	if !strings.Contains(h.logs.String(), "upstream answers again") {
+		t.Errorf("no log of the revival:\n%s", h.logs)
+	}
+}

@@ -16,6 +16,9 @@ const (
 	DefaultProxyRetries   = 1
 	DefaultProxyDeadAfter = 3
 	DefaultProxyDeadTime  = 30 * time.Second
+	// DefaultProxyStatusInterval is how often a dead upstream is sent a
+	// Status-Server.
+	DefaultProxyStatusInterval = 5 * time.Second
 )
 
 // ProxyConfig is the [proxy] section of the configuration file:
@@ -27,6 +30,8 @@ const (
 //	retries = 1                    # retransmissions per upstream
 //	dead_after = 3                 # requests in a row without answer
 //	dead_time = "30s"              # how long a dead upstream is skipped
+//	status_server = true           # probe dead upstreams with Status-Server (RFC 5997)
+//	status_interval = "5s"
 //
 //	[[proxy.upstream]]             # first is primary, the next ones are failover
 //	name = "freeradius-1"          # optional, defaults to address
@@ -61,6 +66,17 @@ type ProxyConfig struct {
 	// again (default 30s; 0 picks it). When every upstream is dead they are
 	// all tried anyway, in order, so that a recovery is seen at once.
 	DeadTime time.Duration `toml:"dead_time"`
+	// StatusServer sends a dead upstream an RFC 5997 Status-Server every
+	// StatusInterval (default 5s; 0 picks it), and revives it as soon as it
+	// answers, instead of waiting for DeadTime to pass and testing it with
+	// a customer's request. Once an upstream has answered one, only an
+	// answer to a probe revives it (customers' requests go to it again
+	// before that only when every upstream is dead); one that never
+	// answered them (Status-Server turned off on the server) is tried
+	// again after DeadTime as without probes. FreeRADIUS answers them with
+	// status_server = yes (its default).
+	StatusServer   bool          `toml:"status_server"`
+	StatusInterval time.Duration `toml:"status_interval"`
 	// Upstreams are the RADIUS servers, primary first.
 	Upstreams []Upstream `toml:"upstream"`
 }
@@ -108,6 +124,9 @@ func DefaultProxyConfig() ProxyConfig {
 		Retries:   DefaultProxyRetries,
 		DeadAfter: DefaultProxyDeadAfter,
 		DeadTime:  DefaultProxyDeadTime,
+
+		StatusServer:   true,
+		StatusInterval: DefaultProxyStatusInterval,
 	}
 }
 
@@ -156,6 +175,12 @@ func (c *ProxyConfig) Validate() error {
 	}
 	if c.DeadTime < time.Second || c.DeadTime > time.Hour {
 		bad("dead_time", "must be between 1s and 1h, not %s", c.DeadTime)
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = DefaultProxyStatusInterval
+	}
+	if c.StatusInterval < 10*time.Millisecond || c.StatusInterval > time.Hour {
+		bad("status_interval", "must be between 10ms and 1h, not %s", c.StatusInterval)
 	}
 	names := map[string]bool{}
 	for i := range c.Upstreams {

@@ -3,6 +3,7 @@ package radius
 import (
 	"crypto/hmac"
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -432,4 +433,25 @@ func replyMessages(p []byte) string {
 		}
 	})
 	return reasonText(msg)
+}
+
+// statusServerRequest builds an RFC 5997 Status-Server: a random Request
+// Authenticator and the Message-Authenticator the RFC requires, nothing
+// else. The server answers it on either port when it is up (FreeRADIUS: an
+// Access-Accept on the authentication port, an Accounting-Response on the
+// accounting port).
+func statusServerRequest(id byte, secret []byte) ([]byte, [16]byte, error) {
+	var auth [16]byte
+	if _, err := rand.Read(auth[:]); err != nil {
+		return nil, auth, err
+	}
+	p := make([]byte, 20, 20+maAttrLen)
+	p[0], p[1] = byte(radius.CodeStatusServer), id
+	copy(p[4:20], auth[:])
+	p = append(p, byte(rfc2869.MessageAuthenticator_Type), maAttrLen)
+	p = append(p, make([]byte, 16)...)
+	binary.BigEndian.PutUint16(p[2:4], uint16(len(p)))
+	ma := messageAuthenticator(p, 20+attrHeader, nil, secret)
+	copy(p[20+attrHeader:], ma[:])
+	return p, auth, nil
 }

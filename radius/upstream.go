@@ -50,9 +50,13 @@ type pool struct {
 
 	deadAfter int
 	deadTime  time.Duration
+	probing   bool // dead, it is sent Status-Servers (ProxyConfig.StatusServer)
 	mu        sync.Mutex
 	fails     int       // requests in a row without an answer
 	deadUntil time.Time // skipped until then
+	// statusOK: the upstream has answered a Status-Server, so one it
+	// leaves unanswered says it is down.
+	statusOK atomic.Bool
 
 	stats poolCounters
 }
@@ -87,7 +91,7 @@ func newPool(up *upstream, kind, addr string, answers []radius.Code, sockets int
 	p := &pool{
 		up: up, kind: kind, addr: addr, log: log, warn: warn,
 		free:      make(chan slot, sockets*256),
-		deadAfter: cfg.DeadAfter, deadTime: cfg.DeadTime,
+		deadAfter: cfg.DeadAfter, deadTime: cfg.DeadTime, probing: cfg.StatusServer,
 	}
 	for _, c := range answers {
 		p.answers[c] = true
@@ -199,6 +203,20 @@ func (e errBuild) Unwrap() error { return e.err }
 // same bytes again every timeout, retries times, and returns the first reply
 // that verifies with the request's authenticator, and the time it took.
 func (p *pool) exchange(ctx context.Context, build func(id byte) ([]byte, [16]byte, error), timeout time.Duration, retries int) ([]byte, [16]byte, time.Duration, error) {
+	return p.send(ctx, build, timeout, retries, false)
+}
+
+// probe sends one Status-Server (RFC 5997) and waits timeout for its answer.
+// Probes are counted apart from requests; an answer revives the upstream.
+func (p *pool) probe(ctx context.Context, timeout time.Duration) error {
+	p.stats.probes.Add(1)
+	_, _, _, err := p.send(ctx, func(id byte) ([]byte, [16]byte, error) {
+		return statusServerRequest(id, p.up.secret)
+	}, timeout, 0, true)
+	return err
+}
+
+func (p *pool) send(ctx context.Context, build func(id byte) ([]byte, [16]byte, error), timeout time.Duration, retries int, probe bool) ([]byte, [16]byte, time.Duration, error) {
 	var sl slot
 	select {
 	case sl = <-p.free:
@@ -222,9 +240,11 @@ func (p *pool) exchange(ctx context.Context, build func(id byte) ([]byte, [16]by
 		s.prev[sl.id], s.hasPrev[sl.id] = auth, true
 		s.mu.Unlock()
 	}()
-	p.stats.requests.Add(1)
-	p.stats.inflight.Add(1)
-	defer p.stats.inflight.Add(-1)
+	if !probe {
+		p.stats.requests.Add(1)
+		p.stats.inflight.Add(1)
+		defer p.stats.inflight.Add(-1)
+	}
 
 	start := time.Now()
 	timer := time.NewTimer(timeout)
@@ -238,8 +258,12 @@ func (p *pool) exchange(ctx context.Context, build func(id byte) ([]byte, [16]by
 		select {
 		case reply := <-c.reply:
 			took := time.Since(start)
-			p.stats.replies[reply[0]].Add(1)
-			p.stats.latency.observe(took)
+			if probe {
+				p.statusOK.Store(true)
+			} else {
+				p.stats.replies[reply[0]].Add(1)
+				p.stats.latency.observe(took)
+			}
 			p.succeeded()
 			return reply, auth, took, nil
 		case <-ctx.Done():
@@ -247,8 +271,12 @@ func (p *pool) exchange(ctx context.Context, build func(id byte) ([]byte, [16]by
 		case <-timer.C:
 		}
 		if try == retries {
-			p.stats.timeouts.Add(1)
-			p.failed(time.Now())
+			if !probe {
+				p.stats.timeouts.Add(1)
+			}
+			if !probe {
+				p.failed(time.Now())
+			}
 			return nil, auth, 0, fmt.Errorf("%w: no answer from %s (%s) after %d tries", ErrUpstreamTimeout, p.up.name, p.addr, try+1)
 		}
 		p.stats.retransmits.Add(1)
@@ -256,10 +284,40 @@ func (p *pool) exchange(ctx context.Context, build func(id byte) ([]byte, [16]by
 	}
 }
 
-// alive reports whether the pool is to be tried first.
+// watchDead probes the upstream with a Status-Server every interval while it
+// is marked dead, until ctx ends.
+func (p *pool) watchDead(ctx context.Context, interval, timeout time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if p.marked() {
+			_ = p.probe(ctx, min(timeout, interval))
+		}
+	}
+}
+
+// marked reports whether the upstream was marked dead and has not answered
+// since, dead_time over or not.
+func (p *pool) marked() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fails >= p.deadAfter
+}
+
+// alive reports whether the pool is to be tried first: not marked dead, or
+// dead_time has passed, except for an upstream that answers Status-Server
+// while they are sent, which only an answer revives.
 func (p *pool) alive(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.probing && p.statusOK.Load() && p.fails >= p.deadAfter {
+		return false
+	}
 	return !now.Before(p.deadUntil)
 }
 
@@ -294,9 +352,9 @@ func (p *pool) failed(now time.Time) {
 
 // poolCounters are one pool's live counters.
 type poolCounters struct {
-	requests, retransmits, timeouts, late, badReplies, markedDead, inflight atomic.Int64
-	replies                                                                 [256]atomic.Int64
-	latency                                                                 histogram
+	requests, retransmits, timeouts, late, badReplies, markedDead, inflight, probes atomic.Int64
+	replies                                                                         [256]atomic.Int64
+	latency                                                                         histogram
 }
 
 // latencyBounds are the upper bounds of the latency histogram, in seconds:
@@ -358,7 +416,12 @@ type PoolStats struct {
 	Late       int64 `json:"late"`
 	MarkedDead int64 `json:"marked_dead"` // times it was marked dead
 	Dead       bool  `json:"dead"`        // skipped for now (a gauge)
-	InFlight   int64 `json:"in_flight"`   // requests waiting for its answer (a gauge)
+	// StatusProbes counts the Status-Servers sent while it was dead (not
+	// in Requests, Replies or Timeouts); StatusAnswered whether it has
+	// ever answered one.
+	StatusProbes   int64 `json:"status_probes"`
+	StatusAnswered bool  `json:"status_answered"`
+	InFlight       int64 `json:"in_flight"` // requests waiting for its answer (a gauge)
 	// Latency is the time from the first try to the verified answer.
 	Latency Histogram `json:"latency"`
 }
@@ -368,17 +431,19 @@ func (p *pool) snapshot(now time.Time) *PoolStats {
 		return nil
 	}
 	s := &PoolStats{
-		Address:     p.addr,
-		Requests:    p.stats.requests.Load(),
-		Retransmits: p.stats.retransmits.Load(),
-		Timeouts:    p.stats.timeouts.Load(),
-		Replies:     map[string]int64{},
-		BadReplies:  p.stats.badReplies.Load(),
-		Late:        p.stats.late.Load(),
-		MarkedDead:  p.stats.markedDead.Load(),
-		Dead:        !p.alive(now),
-		InFlight:    p.stats.inflight.Load(),
-		Latency:     p.stats.latency.snapshot(),
+		Address:        p.addr,
+		Requests:       p.stats.requests.Load(),
+		Retransmits:    p.stats.retransmits.Load(),
+		Timeouts:       p.stats.timeouts.Load(),
+		Replies:        map[string]int64{},
+		BadReplies:     p.stats.badReplies.Load(),
+		Late:           p.stats.late.Load(),
+		MarkedDead:     p.stats.markedDead.Load(),
+		Dead:           !p.alive(now),
+		StatusProbes:   p.stats.probes.Load(),
+		StatusAnswered: p.statusOK.Load(),
+		InFlight:       p.stats.inflight.Load(),
+		Latency:        p.stats.latency.snapshot(),
 	}
 	for code, ok := range p.answers {
 		if ok {
