@@ -103,6 +103,7 @@ var (
 	descUpRequests    = prometheus.NewDesc("authwatch_proxy_upstream_requests_total", "Requests sent to an upstream RADIUS server, by port.", []string{"upstream", "port"}, nil)
 	descUpTimeouts    = prometheus.NewDesc("authwatch_proxy_upstream_timeouts_total", "Requests an upstream left unanswered after every try.", []string{"upstream", "port"}, nil)
 	descUpDead        = prometheus.NewDesc("authwatch_proxy_upstream_dead", "1 while an upstream is skipped as dead.", []string{"upstream", "port"}, nil)
+	descUpProbes      = prometheus.NewDesc("authwatch_proxy_upstream_status_probes_total", "Status-Servers sent to a dead upstream.", []string{"upstream", "port"}, nil)
 	descUpLatency     = prometheus.NewDesc("authwatch_proxy_upstream_latency_seconds", "Time from the first try to the upstream's verified answer.", []string{"upstream", "port"}, nil)
 )
 
@@ -114,7 +115,7 @@ func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
 		descWSClients, descWSCutoffs, descCustomers, descOnline, descSessions, descQueued,
 		descCPSeq, descCPAt, descCPBytes, descCPTook, descCPErrors,
 		descRouterUp, descRouterRecon, descRouterBad, descRouterSess,
-		descProxyReplies, descProxyDropped, descUpRequests, descUpTimeouts, descUpDead, descUpLatency} {
+		descProxyReplies, descProxyDropped, descUpRequests, descUpTimeouts, descUpDead, descUpProbes, descUpLatency} {
 		ch <- d
 	}
 }
@@ -181,6 +182,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 					dead = 1
 				}
 				gauge(descUpDead, dead, u.Name, port)
+				counter(descUpProbes, float64(p.StatusProbes), u.Name, port)
 				ch <- constHistogram(descUpLatency, p.Latency, u.Name, port)
 			}
 		}
