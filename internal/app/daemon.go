@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	if err := d.openShared(st); err != nil {
 		return nil, err
 	}
-	d.state.SetBlockPolicy(watcher.BlockPolicy{AddressLists: cfg.Blocked.AddressLists, Pools: cfg.Blocked.Pools, ReducedRateLimits: cfg.Blocked.ReducedRateLimits})
+	d.state.SetBlockPolicy(blockPolicy(cfg.Blocked))
 	d.rec = watcher.NewRecorder(d.store, d.state, d.hub, watcher.RecorderOptions{Logger: log, Follow: d.shared.follow()})
 
 	var prober *probe.Prober
@@ -165,7 +165,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	}
 
 	d.routers = &routerSet{d: d}
-	d.routers.apply(cfg.RouterOS)
+	d.routers.apply(cfg.RouterOS, cfg.Blocked.AddressLists)
 
 	d.radiusConn, err = net.ListenPacket("udp", cfg.RADIUS.Listen)
 	if err != nil {
@@ -296,7 +296,8 @@ func (d *Daemon) Reload(path string) error {
 		}
 	}
 	d.actions.configure(cfg)
-	added, removed, kept := d.routers.apply(cfg.RouterOS)
+	d.state.SetBlockPolicy(blockPolicy(cfg.Blocked))
+	added, removed, kept := d.routers.apply(cfg.RouterOS, cfg.Blocked.AddressLists)
 	if cfg.HTTP.Listen != d.cfg.HTTP.Listen || cfg.RADIUS.Listen != d.cfg.RADIUS.Listen || cfg.Store != d.cfg.Store {
 		d.log.Warn("reload: listen addresses and [store] change only with a restart")
 	}
@@ -305,6 +306,11 @@ func (d *Daemon) Reload(path string) error {
 	}
 	d.log.Info("reload: configuration applied", "nas", len(cfg.NAS), "routers_added", added, "routers_removed", removed, "routers_unchanged", kept)
 	return nil
+}
+
+// blockPolicy is what, in an Access-Accept, means blocked or reduced.
+func blockPolicy(b config.Blocked) watcher.BlockPolicy {
+	return watcher.BlockPolicy{AddressLists: b.AddressLists, Pools: b.Pools, ReducedRateLimits: b.ReducedRateLimits}
 }
 
 // HTTPAddr is the address the page and API listen on.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"reflect"
+	"slices"
 	"sync"
 
 	"authwatch/internal/config"
@@ -19,6 +20,9 @@ type routerSet struct {
 	ctx     context.Context // set while run runs
 	wg      sync.WaitGroup
 	routers []*router // in configuration order
+	// blocked are the address-lists that mean "blocked" ([blocked]): each
+	// router is asked whether a new session's IP is in one.
+	blocked []string
 }
 
 type router struct {
@@ -32,10 +36,7 @@ type router struct {
 // first poll is compared with that.
 func (s *routerSet) source(r config.RouterOS) *routeros.Source {
 	cfg := r.Source()
-	// The router is asked whether a new session's IP is in one of the
-	// address-lists that mean "blocked" ([blocked], read at start like the
-	// state's policy).
-	cfg.BlockedLists = s.d.cfg.Blocked.AddressLists
+	cfg.BlockedLists = s.blocked
 	src := routeros.New(cfg, s.d.rec, s.d.log)
 	logins, sessions := s.d.state.SessionsOn(r.Name)
 	open := make([]routeros.OpenSession, len(sessions))
@@ -72,17 +73,22 @@ func (s *routerSet) run(ctx context.Context) error {
 	return nil
 }
 
-// apply makes the running set match cfgs. Before run, it only builds them.
-func (s *routerSet) apply(cfgs []config.RouterOS) (added, removed, kept int) {
+// apply makes the running set match cfgs, each router asking about the
+// blocked address-lists. Before run, it only builds them. When the lists
+// change, every router is restarted with them (a restart resyncs its
+// sessions without reporting them stopped and started again).
+func (s *routerSet) apply(cfgs []config.RouterOS, blocked []string) (added, removed, kept int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	same := slices.Equal(blocked, s.blocked)
+	s.blocked = slices.Clone(blocked)
 	old := map[string]*router{}
 	for _, r := range s.routers {
 		old[r.cfg.Name] = r
 	}
 	next := make([]*router, 0, len(cfgs))
 	for _, c := range cfgs {
-		if r, ok := old[c.Name]; ok && reflect.DeepEqual(r.cfg, c) {
+		if r, ok := old[c.Name]; ok && same && reflect.DeepEqual(r.cfg, c) {
 			next = append(next, r)
 			delete(old, c.Name)
 			kept++
