@@ -43,7 +43,7 @@ func newMetrics(d *Daemon) *metrics {
 	}, []string{"kind", "source"})
 	m.reg.MustRegister(m.commitSeconds, m.batchEvents, m.commitErrors, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&daemonCollector{d: d})
+		&daemonCollector{d: d}, &sourcesCollector{d: d})
 
 	d.rec.OnCommit(func(batch []watcher.Event, took time.Duration, err error) {
 		if err != nil {

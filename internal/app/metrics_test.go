@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
@@ -165,5 +166,58 @@ func TestCheckpointMetrics(t *testing.T) {
 	// Loaded, not saved: nothing changed since.
 	if m["authwatch_state_checkpoint_bytes"] != 0 {
 		t.Fatalf("the loaded checkpoint was saved again (%v bytes)", m["authwatch_state_checkpoint_bytes"])
+	}
+}
+
+// The FreeRADIUS sources' metrics follow their Status: a log file read, and
+// a SQL source whose database does not answer.
+func TestSourceMetrics(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "radius.log")
+	lines := "Wed Nov 25 10:00:00 2026 : Auth: (7) Login OK: [joao] (from client bras1 port 15728640 cli AA-BB-CC-DD-EE-FF)\n" +
+		"Wed Nov 25 10:00:01 2026 : Info: Ready to process requests\n"
+	if err := os.WriteFile(logPath, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, filepath.Join(dir, "authwatch.db"))
+	extra, err := config.Parse(fmt.Sprintf(`
+[[freeradius_log]]
+name = "radius-1"
+path = %q
+backfill = 10
+[[sql_source]]
+name = "radius-db"
+driver = "postgres"
+dsn = "postgres://authwatch:pw@127.0.0.1:1/radius?connect_timeout=1"
+poll_interval = "100ms"
+`, logPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.FreeRADIUSLog, cfg.SQLSources = extra.FreeRADIUSLog, extra.SQLSources
+	d, _ := start(t, cfg)
+	base := "http://" + d.HTTPAddr()
+	m := scrape(t, base)
+	for deadline := time.Now().Add(10 * time.Second); (m[`authwatch_frlog_lines_total{source="radius-1"}`] < 2 ||
+		m[`authwatch_frsql_poll_failures_total{source="radius-db"}`] < 1) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		m = scrape(t, base)
+	}
+	for sample, want := range map[string]float64{
+		`authwatch_frlog_open{source="radius-1"}`:                1,
+		`authwatch_frlog_lines_total{source="radius-1"}`:         2,
+		`authwatch_frlog_unread_bytes{source="radius-1"}`:        0,
+		`authwatch_frsql_connected{source="radius-db"}`:          0,
+		`authwatch_frsql_invalid_rows_total{source="radius-db"}`: 0,
+	} {
+		if got, ok := m[sample]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", sample, got, ok, want)
+		}
+	}
+	if m[`authwatch_frsql_poll_failures_total{source="radius-db"}`] < 1 {
+		t.Errorf("no failed poll counted")
+	}
+	if at := m[`authwatch_frlog_last_line_timestamp_seconds{source="radius-1"}`]; time.Since(time.Unix(int64(at), 0)) > time.Minute {
+		t.Errorf("last line read at %v", at)
 	}
 }
