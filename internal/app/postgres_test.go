@@ -201,7 +201,20 @@ func TestTwoInstancesShareOneLiveStream(t *testing.T) {
 	sameStream(t, "joao on B after the kill", joao.waitEvents(t, 80), storedEvents(t, dsn, "joao"))
 	// And no event arrives twice later.
 	time.Sleep(300 * time.Millisecond)
-	sameStream(t, "firehose on B, later", fire.waitEvents(t, 0), storedEvents(t, dsn, ""))
+	all := storedEvents(t, dsn, "")
+	sameStream(t, "firehose on B, later", fire.waitEvents(t, 0), all)
+
+	// B's follower says so on /metrics: listening again, reconnected once,
+	// at the last seq.
+	m := scrape(t, "http://"+b.HTTPAddr())
+	for deadline := time.Now().Add(5 * time.Second); m["authwatch_follower_listening"] != 1 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		m = scrape(t, "http://"+b.HTTPAddr())
+	}
+	if m["authwatch_follower_listening"] != 1 || m["authwatch_follower_reconnects_total"] < 1 || m["authwatch_follower_last_seq"] != float64(all[len(all)-1].Seq) {
+		t.Errorf("follower metrics: listening %v, reconnects %v, last seq %v (store at %d)",
+			m["authwatch_follower_listening"], m["authwatch_follower_reconnects_total"], m["authwatch_follower_last_seq"], all[len(all)-1].Seq)
+	}
 }
 
 // TestPostgresOutageLosesNoAckedEvent stops PostgreSQL under load: requests
