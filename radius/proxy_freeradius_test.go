@@ -97,7 +97,13 @@ func TestProxyFreeRADIUS(t *testing.T) {
 		if ev.Kind != watcher.AuthAccept || ev.Detail.Attributes["26:14988:19"] != "bloqueados" || ev.Detail.Attributes["26:14988:8"] != "1M/1M 2M/2M 1M/1M 8/8" {
 			t.Fatalf("event %+v %+v", ev, ev.Detail)
 		}
+		// The state applies the event just after it is stored, on the
+		// recorder's own goroutine: wait for it.
 		c, _ := h.state.Customer("devedor")
+		for deadline := time.Now().Add(5 * time.Second); c.Blocked == nil && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+			c, _ = h.state.Customer("devedor")
+		}
 		if c.Blocked == nil || c.Blocked.By != "address-list bloqueados" || c.Blocked.Source != "proxy" ||
 			c.Plan != "1M/1M" || c.Reduced == nil || c.Reduced.By != "rate-limit 1M/1M" {
 			t.Errorf("state: plan %q blocked %+v reduced %+v", c.Plan, c.Blocked, c.Reduced)
