@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -46,16 +47,19 @@ type Daemon struct {
 	radius     *radius.Listener
 	proxyConn  net.PacketConn // nil unless [proxy] listen is set
 	proxy      *radius.Proxy  // nil unless [proxy] has upstreams
-	logs       []*frlog.Source
-	sqls       []*frsql.Source
-	routers    *routerSet
-	watches    *watch.Manager
-	httpLn     net.Listener
-	web        *webui.Server
-	auth       *auth.Service // accounts; nil in desk mode ([http] auth = false)
-	shared     *shared       // PostgreSQL: several instances on one database (nil with SQLite)
-	actions    disconnects   // "End session" (disconnect.go)
-	cp         checkpoints   // the state checkpoint in the store
+	logs       *runSet[frlog.Config, *frlog.Source]
+	sqls       *runSet[frsql.Config, *frsql.Source]
+	routers    *runSet[config.RouterOS, *routeros.Source]
+	// blockedLists are the [blocked] address-lists the routers ask about
+	// (applyRouters).
+	blockedLists []string
+	watches      *watch.Manager
+	httpLn       net.Listener
+	web          *webui.Server
+	auth         *auth.Service // accounts; nil in desk mode ([http] auth = false)
+	shared       *shared       // PostgreSQL: several instances on one database (nil with SQLite)
+	actions      disconnects   // "End session" (disconnect.go)
+	cp           checkpoints   // the state checkpoint in the store
 }
 
 // checkpoints is what this instance knows of the state checkpoint in the
@@ -164,8 +168,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 		return nil, err
 	}
 
-	d.routers = &routerSet{d: d}
-	d.routers.apply(cfg.RouterOS, cfg.Blocked.AddressLists)
+	d.routers = d.newRouters()
+	d.applyRouters(cfg.RouterOS, cfg.Blocked.AddressLists)
 
 	d.radiusConn, err = net.ListenPacket("udp", cfg.RADIUS.Listen)
 	if err != nil {
@@ -192,18 +196,21 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range cfg.FreeRADIUSLog {
-		d.logs = append(d.logs, frlog.New(c, d.rec, st, log))
+	d.logs = &runSet[frlog.Config, *frlog.Source]{kind: "freeradius_log", log: log,
+		name:  func(c frlog.Config) string { return c.Name },
+		build: func(c frlog.Config) *frlog.Source { return frlog.New(c, d.rec, st, log) },
 	}
-	for _, c := range cfg.SQLSources {
-		if len(c.NAS) == 0 {
-			c.NAS = nasNames(cfg.NAS) // so its sessions meet RADIUS's and RouterOS's
-		}
-		src := frsql.New(c, d.rec, st, log)
-		// A session another source already reports is left to it.
-		src.SetKnown(frsql.KnownFrom(d.state, "frsql:"+c.Name))
-		d.sqls = append(d.sqls, src)
+	d.logs.apply(cfg.FreeRADIUSLog, false)
+	d.sqls = &runSet[frsql.Config, *frsql.Source]{kind: "sql_source", log: log,
+		name: func(c frsql.Config) string { return c.Name },
+		build: func(c frsql.Config) *frsql.Source {
+			src := frsql.New(c, d.rec, st, log)
+			// A session another source already reports is left to it.
+			src.SetKnown(frsql.KnownFrom(d.state, "frsql:"+c.Name))
+			return src
+		},
 	}
+	d.sqls.apply(sqlSources(cfg), false)
 
 	d.actions.configure(cfg)
 	if d.auth, err = newAuth(cfg, st, log); err != nil {
@@ -226,17 +233,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 				return d.proxy.Stats()
 			}),
 			webui.InfoCheck("sql_source", func() any {
-				out := make([]frsql.Status, len(d.sqls))
-				for i, q := range d.sqls {
-					out[i] = q.Status()
-				}
+				out := []frsql.Status{}
+				d.sqls.each(func(_ frsql.Config, q *frsql.Source) { out = append(out, q.Status()) })
 				return out
 			}),
 			webui.InfoCheck("freeradius_log", func() any {
-				out := make([]frlog.Status, len(d.logs))
-				for i, l := range d.logs {
-					out[i] = l.Status()
-				}
+				out := []frlog.Status{}
+				d.logs.each(func(_ frlog.Config, l *frlog.Source) { out = append(out, l.Status()) })
 				return out
 			}),
 		}, d.shared.checks()...),
@@ -273,8 +276,6 @@ func radiusClients(nas []config.NAS) []radius.Client {
 	return out
 }
 
-func (d *Daemon) routerStatus() []routeros.Status { return d.routers.status() }
-
 // Reload re-reads the configuration at path and applies what can change
 // without a restart: the NAS client list (packets in flight are answered
 // with the secret they arrived under) and the RouterOS routers (unchanged
@@ -297,15 +298,30 @@ func (d *Daemon) Reload(path string) error {
 	}
 	d.actions.configure(cfg)
 	d.state.SetBlockPolicy(blockPolicy(cfg.Blocked))
-	added, removed, kept := d.routers.apply(cfg.RouterOS, cfg.Blocked.AddressLists)
+	added, removed, kept := d.applyRouters(cfg.RouterOS, cfg.Blocked.AddressLists)
+	logsAdded, logsRemoved, _ := d.logs.apply(cfg.FreeRADIUSLog, false)
+	sqlsAdded, sqlsRemoved, _ := d.sqls.apply(sqlSources(cfg), false)
 	if cfg.HTTP.Listen != d.cfg.HTTP.Listen || cfg.RADIUS.Listen != d.cfg.RADIUS.Listen || cfg.Store != d.cfg.Store {
 		d.log.Warn("reload: listen addresses and [store] change only with a restart")
 	}
 	if !reflect.DeepEqual(cfg.HTTP, d.cfg.HTTP) || !reflect.DeepEqual(cfg.Auth, d.cfg.Auth) {
 		d.log.Warn("reload: [http] and [auth] change only with a restart")
 	}
-	d.log.Info("reload: configuration applied", "nas", len(cfg.NAS), "routers_added", added, "routers_removed", removed, "routers_unchanged", kept)
+	d.log.Info("reload: configuration applied", "nas", len(cfg.NAS), "routers_added", added, "routers_removed", removed, "routers_unchanged", kept,
+		"logs_added", logsAdded, "logs_removed", logsRemoved, "sql_sources_added", sqlsAdded, "sql_sources_removed", sqlsRemoved)
 	return nil
+}
+
+// sqlSources are the [[sql_source]] entries, each knowing the NAS names
+// when it lists none, so that its sessions meet RADIUS's and RouterOS's.
+func sqlSources(cfg *config.Config) []frsql.Config {
+	out := slices.Clone(cfg.SQLSources)
+	for i := range out {
+		if len(out[i].NAS) == 0 {
+			out[i].NAS = nasNames(cfg.NAS)
+		}
+	}
+	return out
 }
 
 // blockPolicy is what, in an Access-Accept, means blocked or reduced.
@@ -340,12 +356,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.proxy != nil {
 		g.Go(func() error { return d.proxy.Run(gctx) })
 	}
-	for _, l := range d.logs {
-		g.Go(func() error { return l.Run(gctx) })
-	}
-	for _, q := range d.sqls {
-		g.Go(func() error { return q.Run(gctx) })
-	}
+	g.Go(func() error { return d.logs.run(gctx) })
+	g.Go(func() error { return d.sqls.run(gctx) })
 	g.Go(func() error { return d.routers.run(gctx) })
 	g.Go(func() error { return d.watches.Run(gctx) })
 	g.Go(func() error { return d.serveHTTP(gctx) })

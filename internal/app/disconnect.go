@@ -237,6 +237,7 @@ func radiusTarget(ss watcher.Session, nas *config.NAS) (netip.Addr, error) {
 // name, or by address (the [[nas]] entry's single IP or the session's
 // NAS-IP-Address equal to the router's API address).
 func (d *Daemon) routerFor(ss watcher.Session, nas *config.NAS) *router {
+	routers := d.routerList()
 	var ips []netip.Addr
 	if nas != nil && nas.Prefix().IsSingleIP() {
 		ips = append(ips, nas.Prefix().Addr().Unmap())
@@ -244,20 +245,18 @@ func (d *Daemon) routerFor(ss watcher.Session, nas *config.NAS) *router {
 	if a, err := netip.ParseAddr(ss.NASIP); err == nil {
 		ips = append(ips, a.Unmap())
 	}
-	d.routers.mu.Lock()
-	defer d.routers.mu.Unlock()
-	for _, r := range d.routers.routers {
+	for i, r := range routers {
 		if r.cfg.Name == ss.NAS || ss.Source == "routeros:"+r.cfg.Name {
-			return r
+			return &routers[i]
 		}
 	}
-	for _, r := range d.routers.routers {
+	for i, r := range routers {
 		host := r.cfg.Address
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
 		if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && slices.Contains(ips, a.Unmap()) {
-			return r
+			return &routers[i]
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"authwatch/internal/config"
 	"authwatch/radius/radiustest"
 	"authwatch/watcher"
+	"authwatch/watcher/frlog"
 	"authwatch/watcher/sqlstore"
 )
 
@@ -173,4 +174,96 @@ func TestReloadAddsANAS(t *testing.T) {
 	if err := d.Reload(path); err == nil {
 		t.Error("a broken configuration was applied")
 	}
+}
+
+// TestReloadSources: a reload starts a [[freeradius_log]] added to the file,
+// restarts one whose entry changed from where it stopped (no line read
+// twice, none missed), and stops one removed.
+func TestReloadSources(t *testing.T) {
+	dir := t.TempDir()
+	path, logPath := filepath.Join(dir, "authwatch.toml"), filepath.Join(dir, "radius.log")
+	base := fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\nauth = false\n[store]\npath = %q\n[radius]\nlisten = \"127.0.0.1:0\"\n[probe]\nenabled = false\n"+
+		"[[nas]]\nname = \"bras-centro\"\naddress = \"127.0.0.1\"\nsecret = %q\n", filepath.Join(dir, "authwatch.db"), secret)
+	withLog := func(zone string) string {
+		return base + fmt.Sprintf("[[freeradius_log]]\nname = \"radius-1\"\npath = %q\nbackfill = 10\ntimezone = %q\n", logPath, zone)
+	}
+	line := func(n int) string {
+		return fmt.Sprintf("Wed Nov 25 10:00:%02d 2026 : Auth: (%d) Login OK: [joao] (from client bras1 port %d cli AA-BB-CC-DD-EE-FF)\n", n, n, n)
+	}
+	appendLine := func(n int) {
+		t.Helper()
+		f, err := os.OpenFile(logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(line(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendLine(1)
+	reload(base)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := start(t, cfg)
+	api := "http://" + d.HTTPAddr()
+	accepts := func(want int) {
+		t.Helper()
+		var evs struct{ Events []watcher.Event }
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			getJSON(t, api+"/api/customers/joao/events", &evs)
+			if len(evs.Events) >= want || time.Now().After(deadline) {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond) // and no more come
+		getJSON(t, api+"/api/customers/joao/events", &evs)
+		if len(evs.Events) != want {
+			t.Fatalf("%d events for joao, want %d: %+v", len(evs.Events), want, evs.Events)
+		}
+	}
+	logs := func() int {
+		var h struct {
+			Checks struct {
+				Logs struct{ Detail []frlog.Status } `json:"freeradius_log"`
+			}
+		}
+		getJSON(t, api+"/healthz", &h)
+		return len(h.Checks.Logs.Detail)
+	}
+
+	reload(withLog("UTC"))
+	if err := d.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	accepts(1)
+	appendLine(2)
+	accepts(2)
+
+	// Changed: restarted from where it stopped.
+	reload(withLog("America/Sao_Paulo"))
+	if err := d.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	appendLine(3)
+	accepts(3)
+
+	// Removed: stopped; what is written afterwards is not read.
+	reload(base)
+	if err := d.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	if n := logs(); n != 0 {
+		t.Fatalf("%d FreeRADIUS logs followed after their removal", n)
+	}
+	appendLine(4)
+	accepts(3)
 }

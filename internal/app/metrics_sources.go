@@ -2,6 +2,9 @@ package app
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"authwatch/watcher/frlog"
+	"authwatch/watcher/frsql"
 )
 
 // The FreeRADIUS sources' and the PostgreSQL follower's metrics: what their
@@ -45,7 +48,7 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for _, l := range c.d.logs {
+	c.d.logs.each(func(_ frlog.Config, l *frlog.Source) {
 		st := l.Status()
 		gauge(descLogOpen, one(st.Open), st.Name)
 		counter(descLogLines, st.Lines, st.Name)
@@ -55,8 +58,8 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descLogLastLine, float64(st.LastLine.UnixNano())/1e9, st.Name)
 		}
 		counter(descLogRotated, st.Rotations+st.Truncations, st.Name)
-	}
-	for _, q := range c.d.sqls {
+	})
+	c.d.sqls.each(func(_ frsql.Config, q *frsql.Source) {
 		st := q.Status()
 		gauge(descSQLUp, one(st.Connected), st.Name)
 		counter(descSQLPolls, st.Polls, st.Name)
@@ -76,7 +79,7 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descSQLLastRow, float64(t.last)/1e9, st.Name, t.name)
 			}
 		}
-	}
+	})
 	if s := c.d.shared; s != nil {
 		st := s.follower.Stats()
 		gauge(descFollowUp, one(st.Listening))
