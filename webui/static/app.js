@@ -1,9 +1,9 @@
 // authwatch's page: the entry module. It owns the header (search, language,
 // theme, the connection light), the routes and the keyboard; each view
-// (home, customer, supervisor) builds its own part of <main>.
+// (home, customer, supervisor, admin) builds its own part of <main>.
 //
 // Routes live in the hash, so a link to a customer can be pasted into a
-// ticket or a chat: #/c/<login>, #/all, #/find/<query>, #/. When the server
+// ticket or a chat: #/c/<login>, #/all, #/find/<query>, #/admin, #/. When the server
 // has accounts, api.js announces a 401 as "authwatch:unauthenticated" and
 // the agent goes to login.html, and back to the same route after.
 
@@ -13,6 +13,7 @@ import { clock } from "./fmt.js";
 import { api } from "./api.js";
 import { CustomerView } from "./customer.js";
 import { SupervisorView } from "./supervisor.js";
+import { AdminView } from "./admin.js";
 import { HomeView, lookup, destination, remember, fillDatalist } from "./search.js";
 
 const main = $("#main");
@@ -68,7 +69,28 @@ function drawConn() {
 setInterval(() => { if (conn.state === "down") drawConn(); }, 1000);
 $("#conn-now").addEventListener("click", () => connStream?.reconnectNow());
 
-const ctx = { announce, notice, setConn };
+// Who is logged in (GET /api/me), asked once at start and again only when
+// an admin changed their own account: the "Administração" link is for
+// admins of a server with accounts, not for agents nor in desk mode.
+let mePromise = null;
+function me() {
+  mePromise ??= api("api/me").catch((e) => {
+    mePromise = null;
+    throw e;
+  });
+  return mePromise;
+}
+async function reloadMe() {
+  mePromise = null;
+  let admin = false;
+  try {
+    const m = await me();
+    admin = m.role === "admin" && m.auth !== "desk";
+  } catch { /* a 401 is on its way to the login screen; anything else: no link */ }
+  $("#nav-admin").hidden = !admin;
+}
+
+const ctx = { announce, notice, setConn, me, reloadMe };
 
 // With accounts (issue "Agent accounts"), a 401 anywhere sends the agent to
 // the login screen, which comes back here afterwards.
@@ -87,6 +109,7 @@ function parseRoute() {
     return login === "*" ? { name: "all" } : { name: "customer", login };
   }
   if (h === "#/all") return { name: "all" };
+  if (h === "#/admin") return { name: "admin" };
   if ((m = h.match(/^#\/find\/(.+)$/))) return { name: "home", query: dec(m[1]) };
   return { name: "home" };
 }
@@ -114,15 +137,20 @@ function route() {
       view = new SupervisorView(ctx);
       document.title = t("sup.title") + " — authwatch";
       break;
+    case "admin":
+      view = new AdminView(ctx);
+      document.title = t("admin.title") + " — authwatch";
+      break;
     default:
       view = new HomeView(ctx, r.query ?? null);
       document.title = "authwatch";
       if (r.query) q.value = r.query;
   }
   $("#nav-all").setAttribute("aria-current", r.name === "all" ? "page" : "false");
+  $("#nav-admin").setAttribute("aria-current", r.name === "admin" ? "page" : "false");
   main.replaceChildren(view.node);
   drawConn();
-  $("#conn").hidden = r.name === "home";
+  $("#conn").hidden = r.name === "home" || r.name === "admin"; // no live stream there
   view.mount();
   // Move focus to the new page's title (screen readers read it), unless
   // the agent is typing in the search box.
@@ -163,6 +191,7 @@ onLang(() => {
   drawConn();
   view?.relang();
   if (parseRoute().name === "all") document.title = t("sup.title") + " — authwatch";
+  if (parseRoute().name === "admin") document.title = t("admin.title") + " — authwatch";
 });
 
 const themeKey = "authwatch.theme";
@@ -229,4 +258,5 @@ document.addEventListener("keydown", (e) => {
 applyStatic();
 $("#lang").textContent = t("lang.button");
 fillDatalist();
+reloadMe();
 route();
