@@ -233,6 +233,17 @@ func run(ctx context.Context, out, base, user, password, chromium string) error 
 	if err := shot(senhaEN, "supervisor-en.png"); err != nil {
 		return err
 	}
+	// The admin's page: accounts and the audit log of the lookups above.
+	if err := chromedp.Do(senhaPT.ctx, chromedp.Navigate(base+"#/admin")); err != nil {
+		return err
+	}
+	if err := browser.WaitJS(senhaPT.ctx, `document.querySelector("#users-table tbody tr") && document.querySelector("#audit tbody tr")`, 20*time.Second); err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := shot(senhaPT, "admin-pt.png"); err != nil {
+		return err
+	}
 	// Dark mode, the same customer page.
 	if _, err := browser.Eval[any](rebootPT.ctx, `document.getElementById("theme").click()`); err != nil {
 		return err
