@@ -385,6 +385,9 @@ func (s *Source) serve(ctx context.Context, cmd, lis *link) error {
 				relisten = time.After(relistenAfter)
 				continue
 			}
+			if err := s.logsFirst(ctx, cmd, logC); err != nil {
+				return err
+			}
 			if err := s.onSessions(ctx, cmd, gather(sen, sessC)); err != nil {
 				return err
 			}
@@ -415,8 +418,11 @@ func (s *Source) serve(ctx context.Context, cmd, lis *link) error {
 				}
 				continue
 			}
-			// Apply what the listen already delivered before reading the
+			// Apply what the listens already delivered before reading the
 			// table, so the read is compared with the freshest state.
+			if err := s.logsFirst(ctx, cmd, logC); err != nil {
+				return err
+			}
 			if sessC != nil {
 				if batch := gather(nil, sessC); len(batch) > 0 {
 					if err := s.onSessions(ctx, cmd, batch); err != nil {
@@ -440,6 +446,21 @@ func (s *Source) serve(ctx context.Context, cmd, lis *link) error {
 			return errRelisten
 		}
 	}
+}
+
+// logsFirst applies the log lines already received, before a change of
+// /ppp/active is: the router writes "terminating... - <reason>" before the
+// session leaves the table, and both come on the listen connection in that
+// order, but from two channels that a select picks between at random. Read
+// first, the line gives the stop its reason.
+func (s *Source) logsFirst(ctx context.Context, cmd *link, logC <-chan *proto.Sentence) error {
+	if logC == nil {
+		return nil
+	}
+	if batch := gather(nil, logC); len(batch) > 0 {
+		return s.onLog(ctx, cmd, batch)
+	}
+	return nil
 }
 
 // gather returns first (if not nil) and whatever else c already holds, up to
