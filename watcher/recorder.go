@@ -104,7 +104,9 @@ func (r *Recorder) Record(ctx context.Context, ev Event, done Done) error {
 	if err := ev.Validate(); err != nil {
 		return err
 	}
-	ev.At = ev.At.UTC()
+	// The stores keep microseconds: the live copy of an event (the
+	// websocket, the state) must say the same time as the stored one.
+	ev.At = ev.At.UTC().Truncate(time.Microsecond)
 	var err error
 	if ev.detailJSON, err = ev.DetailJSON(); err != nil {
 		return err

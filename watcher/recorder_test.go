@@ -156,6 +156,7 @@ func TestRecorderRefusesUnencodableDetail(t *testing.T) {
 		t.Fatal("an event with a NaN latency was queued")
 	}
 	good := sess(watcher.SessionStart, "joao", "bras1", "s1", 0)
+	good.At = good.At.Add(123456789 * time.Nanosecond) // stored to the microsecond
 	good.Detail = &watcher.Detail{NASPortID: "ether1.100", Attributes: map[string]string{"Acct-Session-Id": "s1"}}
 	stored, err := r.rec.Commit(context.Background(), good)
 	if err != nil {

@@ -208,7 +208,7 @@ func (s *State) Customer(login string) (Customer, bool) {
 	defer s.mu.RUnlock()
 	c, ok := s.customers[login]
 	if !ok {
-		return Customer{Login: login, Sessions: []Session{}}, false
+		return Customer{Login: login, Sessions: []Session{}, IPv6: []string{}}, false
 	}
 	return c.snapshot(), true
 }

@@ -37,8 +37,12 @@ type customerView struct {
 
 func (s *Server) customer(login string) customerView {
 	c, known := s.state.Customer(login)
+	// Always lists on the wire, known login or not.
 	if c.Sessions == nil {
-		c.Sessions = []watcher.Session{} // always a list on the wire
+		c.Sessions = []watcher.Session{}
+	}
+	if c.IPv6 == nil {
+		c.IPv6 = []string{}
 	}
 	return customerView{Customer: c, Known: known}
 }

@@ -103,7 +103,7 @@ func TestAPI(t *testing.T) {
 			}
 		})},
 		{"GET", "/api/customers/nobody", 200, customer(func(t *testing.T, c customerView, raw string) {
-			if c.Known || c.Online || c.Login != "nobody" || !strings.Contains(raw, `"sessions":[]`) || !strings.Contains(raw, `"known":false`) {
+			if c.Known || c.Online || c.Login != "nobody" || !strings.Contains(raw, `"sessions":[]`) || !strings.Contains(raw, `"ipv6":[]`) || !strings.Contains(raw, `"known":false`) {
 				t.Errorf("unknown login: %s", raw)
 			}
 		})},

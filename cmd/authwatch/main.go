@@ -42,17 +42,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "authwatch:", err)
+		if errors.Is(err, errNoCommand) {
+			os.Exit(2)
 		}
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // -h on a command: its flags were printed as asked
+		}
+		fmt.Fprintln(os.Stderr, "authwatch:", err)
 		os.Exit(2)
 	}
 }
 
+// errNoCommand: the usage was printed, no command given.
+var errNoCommand = errors.New("no command")
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		return errNoCommand
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("authwatch "+cmd, flag.ContinueOnError)

@@ -261,3 +261,12 @@ func demoAdmin(ctx context.Context, d *Daemon) (string, error) {
 	}
 	return pw, nil
 }
+
+// demoToken makes an API token of the demo's admin, for `authwatch tail`.
+func demoToken(ctx context.Context, d *Daemon) (string, error) {
+	tok, _, err := d.Auth().CreateToken(ctx, demoAdminName, "demo: authwatch tail")
+	if err != nil {
+		return "", fmt.Errorf("demo: token: %w", err)
+	}
+	return tok, nil
+}

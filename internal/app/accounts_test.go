@@ -320,3 +320,25 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	write(keyFile, "EC PRIVATE KEY", kb)
 	return certFile, keyFile
 }
+
+// With logins required and no account yet, the start says how to make the
+// first one; once one exists, it does not.
+func TestNoAccountsWarning(t *testing.T) {
+	path := accountsConfig(t, "")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const warning = "no accounts yet"
+	_, logs := startLogged(t, cfg)
+	if !strings.Contains(logs.String(), warning) || !strings.Contains(logs.String(), "authwatch user add") {
+		t.Fatalf("no warning without accounts:\n%s", logs)
+	}
+	if _, err := runUser(t, "add", app.UserOptions{Config: path, Role: "admin", Name: "root"}, "root-password-31f\n"); err != nil {
+		t.Fatal(err)
+	}
+	_, logs = startLogged(t, cfg)
+	if strings.Contains(logs.String(), warning) {
+		t.Fatalf("warned with an account:\n%s", logs)
+	}
+}

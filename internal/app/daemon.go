@@ -343,6 +343,7 @@ func (d *Daemon) Recorder() *watcher.Recorder { return d.rec }
 // the state is checkpointed and the store closed.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.close()
+	warnNoAccounts(ctx, d.auth, d.log)
 
 	// The recorder outlives the sources: it has its own context, ended only
 	// once every source has returned.

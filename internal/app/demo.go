@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -90,6 +91,11 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 		d.close()
 		return err
 	}
+	token, err := demoToken(ctx, d)
+	if err != nil {
+		d.close()
+		return err
+	}
 	url := "http://" + d.HTTPAddr() + "/"
 	fmt.Fprintf(stdout, `authwatch demo is running.
 
@@ -98,12 +104,14 @@ func Demo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
 
   Watch a customer who reboots every minute: %s#/c/%s
   One whose router is rejected (wrong password) after each reboot: %s#/c/%s
+  Or in a terminal: go run ./cmd/authwatch tail -server %s -token %s %s
 
   RADIUS accounting on %s (NAS bras-centro, secret %s)
   RouterOS API (simulated) for bras-norte on %s
   Events are kept in %s
   Ctrl-C stops everything.
-`, url, demoAdminName, adminPW, url, demo.RebootLogin, url, demo.PasswordLogin, d.RADIUSAddr(), secret, router.Addr(), cfg.Store.Path)
+`, url, demoAdminName, adminPW, url, demo.RebootLogin, url, demo.PasswordLogin, strings.TrimSuffix(url, "/"), token, demo.RebootLogin,
+		d.RADIUSAddr(), secret, router.Addr(), cfg.Store.Path)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx) })

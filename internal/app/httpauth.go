@@ -28,6 +28,19 @@ func newAuth(cfg *config.Config, st auth.Store, log *slog.Logger) (*auth.Service
 	})
 }
 
+// warnNoAccounts says so at start when the page asks for a login and no
+// account exists yet: otherwise the first sign is a login screen that
+// refuses everyone.
+func warnNoAccounts(ctx context.Context, a *auth.Service, log *slog.Logger) {
+	if a == nil {
+		return
+	}
+	users, err := a.Users(ctx)
+	if err == nil && len(users) == 0 {
+		log.Warn("http: no accounts yet, so nobody can log in to the page; create the first admin with: authwatch user add -config FILE -role admin NAME")
+	}
+}
+
 // warnPlainHTTP says so at start when passwords and session cookies would
 // cross the network in clear: a non-loopback address, no TLS of our own and
 // no TLS-terminating proxy in front.
