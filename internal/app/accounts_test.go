@@ -330,15 +330,27 @@ func TestNoAccountsWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	const warning = "no accounts yet"
+	// Run checks first, then starts the parts: once the listener says it
+	// listens, the warning is there or will not come.
+	started := func(logs *syncBuffer) string {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if s := logs.String(); strings.Contains(s, "radius: listening for accounting") {
+				return s
+			}
+		}
+		t.Fatalf("the daemon did not start:\n%s", logs)
+		return ""
+	}
 	_, logs := startLogged(t, cfg)
-	if !strings.Contains(logs.String(), warning) || !strings.Contains(logs.String(), "authwatch user add") {
-		t.Fatalf("no warning without accounts:\n%s", logs)
+	if s := started(logs); !strings.Contains(s, warning) || !strings.Contains(s, "authwatch user add") {
+		t.Fatalf("no warning without accounts:\n%s", s)
 	}
 	if _, err := runUser(t, "add", app.UserOptions{Config: path, Role: "admin", Name: "root"}, "root-password-31f\n"); err != nil {
 		t.Fatal(err)
 	}
 	_, logs = startLogged(t, cfg)
-	if strings.Contains(logs.String(), warning) {
-		t.Fatalf("warned with an account:\n%s", logs)
+	if s := started(logs); strings.Contains(s, warning) {
+		t.Fatalf("warned with an account:\n%s", s)
 	}
 }
