@@ -859,3 +859,28 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// With MetricsLogin, /metrics answers accounts only: Prometheus sends an API
+// token as its bearer.
+func TestMetricsLogin(t *testing.T) {
+	f, _ := apiFixture(t, fixtureOptions{
+		accounts: func(*auth.Options) {},
+		opts: func(o *Options) {
+			o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "up 1\n") })
+			o.MetricsLogin = true
+		},
+	})
+	if a := f.newClient().do("GET", "/metrics", nil); a.status != 401 {
+		t.Fatalf("anonymous /metrics: %d %s", a.status, a.body)
+	}
+	f.addUser("prometheus", auth.RoleAgent)
+	secret, _, err := f.auth.CreateToken(context.Background(), "prometheus", "scrape")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.newClient()
+	c.bearer = secret
+	if a := c.do("GET", "/metrics", nil); a.status != 200 || a.body != "up 1\n" {
+		t.Fatalf("/metrics with a token: %d %q", a.status, a.body)
+	}
+}

@@ -48,8 +48,10 @@ type Options struct {
 	AllowedOrigins []string
 
 	// Metrics, when set, is served at GET /metrics (e.g. promhttp.HandlerFor
-	// over the daemon's registry).
-	Metrics http.Handler
+	// over the daemon's registry): to anyone, or with MetricsLogin to
+	// accounts only (Prometheus sends an API token as a bearer).
+	Metrics      http.Handler
+	MetricsLogin bool
 
 	// Watches runs reboot watches; nil disables the /api/watches routes.
 	Watches *watch.Manager
@@ -79,17 +81,18 @@ type Options struct {
 // http.Handler; call Close when shutting down to end the websockets, which
 // http.Server.Shutdown does not track once they are upgraded.
 type Server struct {
-	state   *watcher.State
-	store   watcher.Store
-	hub     *watcher.Hub
-	checks  []Check
-	metrics http.Handler
-	watches *watch.Manager
-	routers func() []routeros.Status
-	log     *slog.Logger
-	origins map[string]bool
-	auth    *auth.Service // nil in desk mode
-	desk    bool
+	state        *watcher.State
+	store        watcher.Store
+	hub          *watcher.Hub
+	checks       []Check
+	metrics      http.Handler
+	metricsLogin bool
+	watches      *watch.Manager
+	routers      func() []routeros.Status
+	log          *slog.Logger
+	origins      map[string]bool
+	auth         *auth.Service // nil in desk mode
+	desk         bool
 
 	disconnect          func(context.Context, DisconnectRequest) (DisconnectResult, error)
 	agentsMayDisconnect func() bool
@@ -160,7 +163,7 @@ func New(o Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		state: o.State, store: o.Store, hub: o.Hub, checks: o.Checks, watches: o.Watches, routers: o.Routers, metrics: o.Metrics,
+		state: o.State, store: o.Store, hub: o.Hub, checks: o.Checks, watches: o.Watches, routers: o.Routers, metrics: o.Metrics, metricsLogin: o.MetricsLogin,
 		log: o.Logger, origins: origins, assets: assets,
 		auth: o.Auth, desk: o.Desk, byRoute: map[string]*route{},
 		disconnect: o.Disconnect, agentsMayDisconnect: o.AgentsMayDisconnect,
@@ -204,7 +207,11 @@ func (s *Server) routes() {
 
 	s.handle("GET /healthz", Public, s.handleHealth) // details for admins only
 	if s.metrics != nil {
-		s.handle("GET /metrics", Public, s.metrics.ServeHTTP)
+		access := Public // counters and NAS names, no customer's data
+		if s.metricsLogin {
+			access = Agent
+		}
+		s.handle("GET /metrics", access, s.metrics.ServeHTTP)
 	}
 
 	s.handle("POST /api/login", Public, s.handleLogin)

@@ -218,7 +218,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 	}
 	mx := newMetrics(d)
 	d.web, err = webui.New(webui.Options{
-		State: d.state, Store: d.store, Hub: d.hub, Watches: d.watches, Logger: log, Metrics: mx.handler(),
+		State: d.state, Store: d.store, Hub: d.hub, Watches: d.watches, Logger: log, Metrics: mx.handler(), MetricsLogin: cfg.HTTP.MetricsLogin,
 		Routers: d.routerStatus,
 		Auth:    d.auth, Desk: d.auth == nil, AllowedOrigins: cfg.HTTP.PublicURLs,
 		Disconnect: d.Disconnect, AgentsMayDisconnect: d.actions.agentsMay,

@@ -139,6 +139,9 @@ type HTTP struct {
 	// the listen address (a reverse proxy, a name): the browser origins
 	// allowed to use the API and the websocket.
 	PublicURLs []string `toml:"public_urls"`
+	// MetricsLogin makes GET /metrics need an account, as an API token
+	// (Prometheus: authorization credentials); by default it is public.
+	MetricsLogin bool `toml:"metrics_login"`
 }
 
 // TLS reports whether the page is served over HTTPS.
