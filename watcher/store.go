@@ -93,4 +93,7 @@ type WatchStore interface {
 	ActiveWatches(ctx context.Context) ([]WatchRecord, error)
 	// Watches returns a login's watches, newest first.
 	Watches(ctx context.Context, login string, limit int) ([]WatchRecord, error)
+	// PruneWatches deletes the ended watches started before before and
+	// returns how many.
+	PruneWatches(ctx context.Context, before time.Time) (int64, error)
 }

@@ -429,6 +429,21 @@ func (d *Daemon) checkpoint(ctx context.Context) error {
 	return nil
 }
 
+// pruneWatches deletes the ended reboot watches older than keep.
+func (d *Daemon) pruneWatches(ctx context.Context, keep time.Duration) {
+	ws, ok := d.store.(watcher.WatchStore)
+	if !ok {
+		return
+	}
+	n, err := ws.PruneWatches(ctx, time.Now().Add(-keep))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		d.log.Error("retention: pruning watches failed", "err", err)
+	case n > 0:
+		d.log.Info("retention: old reboot watches pruned", "watches", n, "older_than", keep)
+	}
+}
+
 // checkpoints saves the state now and then, so that a restart replays only
 // recent events and keeps sessions whose start retention already pruned.
 func (d *Daemon) checkpoints(ctx context.Context) error {
@@ -446,9 +461,9 @@ func (d *Daemon) checkpoints(ctx context.Context) error {
 	}
 }
 
-// prune deletes events older than the retention, once at start and then
-// hourly. The checkpoint must be newer than what is pruned, or a restart
-// would lose open sessions: it is saved first.
+// prune deletes events and ended reboot watches older than the retention,
+// once at start and then hourly. The checkpoint must be newer than what is
+// pruned, or a restart would lose open sessions: it is saved first.
 func (d *Daemon) prune(ctx context.Context) error {
 	keep := d.cfg.Store.Retention.D()
 	if keep <= 0 {
@@ -467,8 +482,11 @@ func (d *Daemon) prune(ctx context.Context) error {
 			if ctx.Err() == nil {
 				d.log.Error("retention: prune failed", "err", err)
 			}
-		} else if n > 0 {
-			d.log.Info("retention: old events pruned", "events", n, "older_than", keep)
+		} else {
+			if n > 0 {
+				d.log.Info("retention: old events pruned", "events", n, "older_than", keep)
+			}
+			d.pruneWatches(ctx, keep)
 		}
 		select {
 		case <-ctx.Done():

@@ -462,5 +462,14 @@ func TestWatches(t *testing.T) {
 		if err != nil || len(all) != 2 || all[0].ID != "w2" {
 			t.Fatalf("joao's watches = %+v, %v", all, err)
 		}
+
+		// Retention: the ended w1 goes; the running w2 stays, however old.
+		if n, err := s2.PruneWatches(ctx, t0.Add(time.Hour)); err != nil || n != 1 {
+			t.Fatalf("pruned %d watches, %v; want 1", n, err)
+		}
+		all, _ = s2.Watches(ctx, "joao", 10)
+		if len(all) != 1 || all[0].ID != "w2" {
+			t.Fatalf("after pruning: %+v", all)
+		}
 	})
 }

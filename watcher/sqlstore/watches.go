@@ -39,6 +39,16 @@ func (s *Store) SaveWatch(ctx context.Context, r watcher.WatchRecord) error {
 	return nil
 }
 
+// PruneWatches deletes the ended watches started before before, in small
+// transactions; running ones stay, however old.
+func (s *Store) PruneWatches(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.deleteOlder(ctx, "SELECT id FROM watches WHERE started < ? AND NOT active ORDER BY started LIMIT ?", "DELETE FROM watches WHERE id IN", before)
+	if err != nil {
+		return n, fmt.Errorf("sqlstore: prune watches: %w", err)
+	}
+	return n, nil
+}
+
 // LoadWatch returns one watch, or watcher.ErrNotFound.
 func (s *Store) LoadWatch(ctx context.Context, id string) (watcher.WatchRecord, error) {
 	var r watchRow
