@@ -461,11 +461,9 @@ func TestListenerGracefulStop(t *testing.T) {
 	h := startListener(t, localNAS, authradius.Options{StopTimeout: 3 * time.Second})
 	peer := dialPeer(t, "127.0.0.1", h.addr)
 	const n = 10
-	var reqs [][]byte
 	h.store.hold()
 	for i := range n {
 		req := encode(t, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_Start, User: fmt.Sprint("stop", i)}, testSecret)
-		reqs = append(reqs, req)
 		peer.send(req)
 	}
 	h.waitStats("the requests to be recorded", func(s authradius.Stats) bool { return s.Recorded == n })

@@ -283,7 +283,7 @@ func proxyAccountingRequest(req []byte, id byte, upSecret, state []byte) ([]byte
 // Errors of verifyReply: an upstream datagram that fails them is not an
 // answer.
 var (
-	errReplyAuthenticator = errors.New("Response Authenticator does not verify")
+	errReplyAuthenticator = errors.New("the Response Authenticator does not verify")
 	errReplyMA            = errors.New("Message-Authenticator does not verify")
 	errReplyNoMA          = errors.New("no Message-Authenticator, and the upstream must send one")
 )

@@ -24,8 +24,7 @@ func TestRecorderFollowMode(t *testing.T) {
 	state, hub := watcher.NewState(), watcher.NewHub(256)
 	var mu sync.Mutex
 	var followed []watcher.Event
-	var rec *watcher.Recorder
-	rec = watcher.NewRecorder(st, state, hub, watcher.RecorderOptions{Follow: func(evs []watcher.Event) {
+	rec := watcher.NewRecorder(st, state, hub, watcher.RecorderOptions{Follow: func(evs []watcher.Event) {
 		mu.Lock()
 		followed = append(followed, evs...)
 		mu.Unlock()

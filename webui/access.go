@@ -22,7 +22,7 @@ type Access int
 // The access levels. The zero value is no level at all: a route registered
 // with it is refused to everyone, and the route table test fails on it.
 const (
-	accessUnset Access = iota
+	_ Access = iota // unset
 	// Public routes answer anyone: the page, its files, health, metrics,
 	// the login itself.
 	Public
