@@ -216,22 +216,8 @@ func (s *Server) handleUserUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	name := r.PathValue("name")
-	ctx := r.Context()
-	var err error
-	if req.Password != nil {
-		err = s.auth.SetPassword(ctx, name, *req.Password)
-	}
-	if err == nil && req.Role != nil {
-		err = s.auth.SetRole(ctx, name, *req.Role)
-	}
-	if err == nil && req.Disabled != nil {
-		err = s.auth.SetDisabled(ctx, name, *req.Disabled)
-	}
-	if s.accountError(w, r, err) {
-		return
-	}
-	u, err := s.auth.User(ctx, name)
+	// All of it or nothing: a refused role leaves the password as it was.
+	u, err := s.auth.Change(r.Context(), r.PathValue("name"), auth.Change{Role: req.Role, Disabled: req.Disabled, Password: req.Password})
 	if s.accountError(w, r, err) {
 		return
 	}

@@ -816,6 +816,8 @@ func TestUserManagement(t *testing.T) {
 		{"PATCH", "/api/users/root", map[string]any{"disabled": true}, 400, "last enabled admin"},
 		{"PATCH", "/api/users/root", map[string]any{"role": "agent"}, 400, "last enabled admin"},
 		{"PATCH", "/api/users/zed", map[string]any{"disabled": true}, 404, "no user"},
+		// All or nothing: the bad role refuses the password with it.
+		{"PATCH", "/api/users/ana", map[string]any{"disabled": false, "password": "a-new-password", "role": "boss"}, 400, "agent or admin"},
 		{"GET", "/api/users", nil, 200, `"ana"`},
 	}
 	for _, tt := range tests {
@@ -823,6 +825,19 @@ func TestUserManagement(t *testing.T) {
 		if a.status != tt.status || !strings.Contains(a.body, tt.want) {
 			t.Errorf("%s %s %v: %d %s", tt.method, tt.path, tt.body, a.status, a.body)
 		}
+	}
+	u, err := f.auth.User(context.Background(), "ana")
+	if err != nil || !u.Disabled {
+		t.Fatalf("ana after a refused change: %+v %v", u, err)
+	}
+	if a := c.do("PATCH", "/api/users/ana", map[string]any{"disabled": false}); a.status != 200 {
+		t.Fatalf("enable ana: %d %s", a.status, a.body)
+	}
+	if a := f.newClient().do("POST", "/api/login", map[string]string{"username": "ana", "password": "a-new-password"}); a.status != 401 {
+		t.Errorf("the refused change's password works: %d %s", a.status, a.body)
+	}
+	if a := f.newClient().do("POST", "/api/login", map[string]string{"username": "ana", "password": "long-enough"}); a.status != 200 {
+		t.Errorf("ana's password after a refused change: %d %s", a.status, a.body)
 	}
 }
 

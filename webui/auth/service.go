@@ -155,7 +155,7 @@ func (s *Service) AddUser(ctx context.Context, name string, role Role, password 
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
-	now := s.now().UTC()
+	now := s.now().UTC().Truncate(time.Microsecond) // as the store keeps it
 	u, err := s.store.CreateUser(ctx, User{Name: name, Role: role, PasswordHash: h, Created: now, PasswordChanged: now})
 	if errors.Is(err, ErrExists) {
 		return User{}, fmt.Errorf("user %q: %w", name, ErrExists)
@@ -183,70 +183,79 @@ func (s *Service) User(ctx context.Context, name string) (User, error) {
 // Users lists every account.
 func (s *Service) Users(ctx context.Context) ([]User, error) { return s.store.Users(ctx) }
 
-// SetPassword changes a user's password and ends their web sessions (API
-// tokens stay valid: they are separate credentials, revoked on their own).
-func (s *Service) SetPassword(ctx context.Context, name, password string) error {
-	if err := CheckPassword(password); err != nil {
-		return err
+// Change is a set of changes to one account; nil fields stay as they are.
+type Change struct {
+	Role     *Role
+	Disabled *bool
+	Password *string
+}
+
+// Change applies c to the account name, all of it or nothing: every value
+// is checked before anything is saved. A new password or a disabling ends
+// the account's web sessions (API tokens stay valid: they are separate
+// credentials, revoked on their own). A role applies from the next request.
+func (s *Service) Change(ctx context.Context, name string, c Change) (User, error) {
+	if c.Role != nil {
+		if _, err := ParseRole(string(*c.Role)); err != nil {
+			return User{}, err
+		}
+	}
+	if c.Password != nil {
+		if err := CheckPassword(*c.Password); err != nil {
+			return User{}, err
+		}
 	}
 	u, err := s.User(ctx, name)
 	if err != nil {
-		return err
+		return User{}, err
 	}
-	if u.PasswordHash, err = s.hash.hash(ctx, password); err != nil {
-		return fmt.Errorf("hash password: %w", err)
+	next := u
+	if c.Role != nil {
+		next.Role = *c.Role
 	}
-	u.PasswordChanged = s.now().UTC()
-	if err := s.store.UpdateUser(ctx, u); err != nil {
-		return err
+	if c.Disabled != nil {
+		next.Disabled = *c.Disabled
 	}
-	s.log.Info("auth: password changed", "user", u.Name)
-	return s.store.DeleteUserSessions(ctx, u.ID)
+	if next.Role != RoleAdmin || next.Disabled {
+		if err := s.keepAnAdmin(ctx, u); err != nil {
+			return User{}, err
+		}
+	}
+	if c.Password != nil {
+		if next.PasswordHash, err = s.hash.hash(ctx, *c.Password); err != nil {
+			return User{}, fmt.Errorf("hash password: %w", err)
+		}
+		next.PasswordChanged = s.now().UTC().Truncate(time.Microsecond)
+	}
+	if err := s.store.UpdateUser(ctx, next); err != nil {
+		return User{}, err
+	}
+	s.log.Info("auth: user updated", "user", next.Name, "role", next.Role, "disabled", next.Disabled, "password_changed", c.Password != nil)
+	if c.Password != nil || (next.Disabled && !u.Disabled) {
+		if err := s.store.DeleteUserSessions(ctx, next.ID); err != nil {
+			return next, err
+		}
+	}
+	return next, nil
+}
+
+// SetPassword changes a user's password and ends their web sessions.
+func (s *Service) SetPassword(ctx context.Context, name, password string) error {
+	_, err := s.Change(ctx, name, Change{Password: &password})
+	return err
 }
 
 // SetDisabled disables (ending their sessions; their tokens stop working)
 // or enables an account.
 func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool) error {
-	u, err := s.User(ctx, name)
-	if err != nil {
-		return err
-	}
-	if disabled && !u.Disabled {
-		if err := s.keepAnAdmin(ctx, u); err != nil {
-			return err
-		}
-	}
-	u.Disabled = disabled
-	if err := s.store.UpdateUser(ctx, u); err != nil {
-		return err
-	}
-	s.log.Info("auth: user updated", "user", u.Name, "disabled", disabled)
-	if disabled {
-		return s.store.DeleteUserSessions(ctx, u.ID)
-	}
-	return nil
+	_, err := s.Change(ctx, name, Change{Disabled: &disabled})
+	return err
 }
 
 // SetRole changes an account's role; it applies from the next request.
 func (s *Service) SetRole(ctx context.Context, name string, role Role) error {
-	if _, err := ParseRole(string(role)); err != nil {
-		return err
-	}
-	u, err := s.User(ctx, name)
-	if err != nil {
-		return err
-	}
-	if role != RoleAdmin {
-		if err := s.keepAnAdmin(ctx, u); err != nil {
-			return err
-		}
-	}
-	u.Role = role
-	if err := s.store.UpdateUser(ctx, u); err != nil {
-		return err
-	}
-	s.log.Info("auth: user updated", "user", u.Name, "role", role)
-	return nil
+	_, err := s.Change(ctx, name, Change{Role: &role})
+	return err
 }
 
 // keepAnAdmin refuses to disable or demote u when u is the last enabled
