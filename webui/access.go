@@ -56,10 +56,23 @@ type route struct {
 type auditSpec struct {
 	action string
 	target func(r *http.Request) (login, query string)
+	// valid, when set, says whether the target login is one its handler
+	// accepts; a request that names none is refused there, reads nothing,
+	// and leaves no audit entry (an empty or 300-byte "login").
+	valid func(login string) bool
 }
 
 func audited(action string, target func(*http.Request) (string, string)) auditSpec {
 	return auditSpec{action: action, target: target}
+}
+
+// auditedLogin is audited for routes whose handler refuses a login that
+// checkLogin(login, firehose) refuses.
+func auditedLogin(action string, target func(*http.Request) (string, string), firehose bool) auditSpec {
+	return auditSpec{action: action, target: target, valid: func(login string) bool {
+		_, err := checkLogin(login, firehose)
+		return err == nil
+	}}
 }
 
 // Targets of audited routes.
@@ -268,6 +281,9 @@ func (s *Server) record(w http.ResponseWriter, r *http.Request, id auth.Identity
 		return true
 	}
 	login, query := a.target(r)
+	if a.valid != nil && !a.valid(login) {
+		return true // its handler refuses it (400) and reads nothing
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
 	if err := s.auth.Record(ctx, id, a.action, truncate(login, maxLoginLen), truncate(query, maxLoginLen), s.auth.ClientAddr(r)); err != nil {

@@ -650,6 +650,17 @@ func TestAudit(t *testing.T) {
 	}
 	conn.Close()
 	c.do("GET", "/api/customers/bob", nil)
+	// Requests that name no customer are refused and leave no entry.
+	for _, bad := range []struct{ method, path string }{
+		{"GET", "/api/customers/" + strings.Repeat("x", 300)},
+		{"GET", "/api/customers/*"},
+		{"POST", "/api/customers/*/probe"},
+		{"GET", "/ws"},
+	} {
+		if a := c.do(bad.method, bad.path, nil); a.status != 400 {
+			t.Errorf("%s %s: %d %s, want 400", bad.method, bad.path, a.status, a.body)
+		}
+	}
 	clock.Advance(time.Minute + time.Second)
 	c.do("GET", "/api/customers/alice", nil) // a minute later: recorded again
 

@@ -218,8 +218,8 @@ func (s *Server) routes() {
 	s.handle("POST /api/logout", Agent, s.handleLogout)
 	s.handle("GET /api/me", Agent, s.handleMe)
 
-	s.handle("GET /api/customers/{login}", Agent, s.handleCustomer, audited("customer", loginFromPath))
-	s.handle("GET /api/customers/{login}/events", Agent, s.handleEvents, audited("events", loginFromPath))
+	s.handle("GET /api/customers/{login}", Agent, s.handleCustomer, auditedLogin("customer", loginFromPath, false))
+	s.handle("GET /api/customers/{login}/events", Agent, s.handleEvents, auditedLogin("events", loginFromPath, true))
 	s.handle("GET /api/lookup", Agent, s.handleLookup, audited("lookup", searchQuery))
 	s.handle("GET /api/outages", Agent, s.handleOutages)
 	s.handle("GET /api/watches", Agent, s.handleWatchList, audited("watch.list", everyLogin))
@@ -227,7 +227,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/watches/{id}", Agent, s.handleWatchGet, audited("watch.get", idFromPath))
 	s.handle("DELETE /api/watches/{id}", Agent, s.handleWatchCancel, audited("watch.cancel", idFromPath))
 	s.handle("GET /api/watches/{id}/summary", Agent, s.handleWatchSummary, audited("watch.summary", idFromPath))
-	s.handle("POST /api/customers/{login}/probe", Agent, s.handleProbe, audited("probe", loginFromPath))
+	s.handle("POST /api/customers/{login}/probe", Agent, s.handleProbe, auditedLogin("probe", loginFromPath, false))
 	// Admins, or agents when allowed (checked by the handler); the audit
 	// entry is written by Options.Disconnect, once per disconnect, before
 	// anything is sent.
@@ -243,7 +243,7 @@ func (s *Server) routes() {
 	// API's shape is not shown to strangers.
 	s.handle(apiCatchAll, Agent, s.handleAPINotFound)
 
-	s.handle("GET /ws", Agent, s.handleWS, audited("watch", loginFromQuery))
+	s.handle("GET /ws", Agent, s.handleWS, auditedLogin("watch", loginFromQuery, true))
 }
 
 // ServeHTTP makes Server an http.Handler.

@@ -120,10 +120,14 @@ func (s *Server) handleWatchSummary(w http.ResponseWriter, r *http.Request) {
 
 // handleProbe is POST /api/customers/{login}/probe: test the CPE's page now.
 func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
+	login, err := pathLogin(r, false)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if !s.needWatches(w) {
 		return
 	}
-	login := r.PathValue("login")
 	ev, err := s.watches.ProbeNow(r.Context(), login)
 	switch {
 	case errors.Is(err, watch.ErrNoSession):
