@@ -235,7 +235,9 @@ func radiusTarget(ss watcher.Session, nas *config.NAS) (netip.Addr, error) {
 
 // routerFor returns the [[routeros]] router that is the session's NAS: by
 // name, or by address (the [[nas]] entry's single IP or the session's
-// NAS-IP-Address equal to the router's API address).
+// NAS-IP-Address equal to the router's API address). A loopback address
+// names no particular box (every concentrator of a lab or the demo is on
+// 127.0.0.1): it never matches.
 func (d *Daemon) routerFor(ss watcher.Session, nas *config.NAS) *router {
 	routers := d.routerList()
 	var ips []netip.Addr
@@ -255,7 +257,7 @@ func (d *Daemon) routerFor(ss watcher.Session, nas *config.NAS) *router {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && slices.Contains(ips, a.Unmap()) {
+		if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && !a.IsLoopback() && slices.Contains(ips, a.Unmap()) {
 			return &routers[i]
 		}
 	}

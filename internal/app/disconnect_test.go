@@ -175,6 +175,14 @@ func TestDisconnectRADIUS(t *testing.T) {
 		return a(req)
 	})
 
+	// Another concentrator, a MikroTik, answers its API on the same
+	// (loopback) address: a session of bras-sul must not be sent to it.
+	other, err := routerostest.New(routerostest.Options{User: "authwatch", Password: "pw", Identity: "bras-norte"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
 	dir := t.TempDir()
 	path := filepath.Join(dir, "authwatch.toml")
 	writeConfig := func(agentsMay bool) {
@@ -190,9 +198,14 @@ address = "127.0.0.1"
 secret = %q
 coa_port = %d
 coa_secret = %q
+[[routeros]]
+name = "bras-norte"
+address = %q
+user = "authwatch"
+password = "pw"
 [actions]
 agents_may_disconnect = %t
-`, filepath.Join(dir, "authwatch.db"), secret, nas.port(), coaSecret, agentsMay)
+`, filepath.Join(dir, "authwatch.db"), secret, nas.port(), coaSecret, other.Addr(), agentsMay)
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
