@@ -200,10 +200,20 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 // handleAPINotFound answers what no API route matched, in JSON: 405 when
 // the path exists for GET, 404 otherwise.
 func (s *Server) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
-	get := r.Clone(r.Context())
-	get.Method = http.MethodGet
-	if _, pattern := s.mux.Handler(get); pattern != apiCatchAll {
-		w.Header().Set("Allow", "GET, HEAD")
+	// A path that some other method serves is a 405 naming those methods.
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		other := r.Clone(r.Context())
+		other.Method = m
+		if _, pattern := s.mux.Handler(other); pattern != apiCatchAll && pattern != "" {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s not allowed on %s", r.Method, r.URL.Path))
 		return
 	}

@@ -413,3 +413,23 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// A path served for other methods answers 405 naming them in Allow.
+func TestMethodNotAllowed(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	for _, tt := range []struct{ method, path, allow string }{
+		{"GET", "/api/customers/alice/probe", "POST"},
+		{"PUT", "/api/watches", "GET, HEAD, POST"},
+		{"POST", "/api/customers/alice", "GET, HEAD"},
+	} {
+		req, _ := http.NewRequest(tt.method, f.url(tt.path), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != tt.allow {
+			t.Errorf("%s %s: %d Allow %q, want 405 %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Allow"), tt.allow)
+		}
+	}
+}
