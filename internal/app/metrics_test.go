@@ -113,13 +113,16 @@ func TestDashboardUsesRealMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer router.Close()
-	cfg := testConfig(t, filepath.Join(t.TempDir(), "authwatch.db"))
+	dir := t.TempDir()
+	cfg := testConfig(t, filepath.Join(dir, "authwatch.db"))
 	cfg.RouterOS = []config.RouterOS{{Name: "bras-norte", Address: router.Addr(), User: "u", Password: "p"}}
+	withSources(t, cfg, dir)
 	d, _ := start(t, cfg)
 	send(t, d, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_Start, User: "joao", SessionID: "1"})
 	served := map[string]bool{}
-	// Observers run just after the ack: wait for the event's counter.
-	for deadline := time.Now().Add(5 * time.Second); !served["authwatch_events_total"] && time.Now().Before(deadline); {
+	// Observers run just after the ack, the log is read on its own: wait
+	// for both.
+	for deadline := time.Now().Add(5 * time.Second); !(served["authwatch_events_total"] && served["authwatch_frlog_last_line_timestamp_seconds"]) && time.Now().Before(deadline); {
 		for sample := range scrape(t, "http://"+d.HTTPAddr()) {
 			name, _, _ := strings.Cut(sample, "{")
 			served[name] = true
@@ -173,28 +176,8 @@ func TestCheckpointMetrics(t *testing.T) {
 // a SQL source whose database does not answer.
 func TestSourceMetrics(t *testing.T) {
 	dir := t.TempDir()
-	logPath := filepath.Join(dir, "radius.log")
-	lines := "Wed Nov 25 10:00:00 2026 : Auth: (7) Login OK: [joao] (from client bras1 port 15728640 cli AA-BB-CC-DD-EE-FF)\n" +
-		"Wed Nov 25 10:00:01 2026 : Info: Ready to process requests\n"
-	if err := os.WriteFile(logPath, []byte(lines), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	cfg := testConfig(t, filepath.Join(dir, "authwatch.db"))
-	extra, err := config.Parse(fmt.Sprintf(`
-[[freeradius_log]]
-name = "radius-1"
-path = %q
-backfill = 10
-[[sql_source]]
-name = "radius-db"
-driver = "postgres"
-dsn = "postgres://authwatch:pw@127.0.0.1:1/radius?connect_timeout=1"
-poll_interval = "100ms"
-`, logPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.FreeRADIUSLog, cfg.SQLSources = extra.FreeRADIUSLog, extra.SQLSources
+	withSources(t, cfg, dir)
 	d, _ := start(t, cfg)
 	base := "http://" + d.HTTPAddr()
 	m := scrape(t, base)
@@ -220,4 +203,38 @@ poll_interval = "100ms"
 	if at := m[`authwatch_frlog_last_line_timestamp_seconds{source="radius-1"}`]; time.Since(time.Unix(int64(at), 0)) > time.Minute {
 		t.Errorf("last line read at %v", at)
 	}
+}
+
+// withSources adds to cfg a FreeRADIUS log with two lines to read, a SQL
+// source whose database does not answer, and a proxy whose upstream does
+// not either: every source's metrics are then served.
+func withSources(t *testing.T, cfg *config.Config, dir string) {
+	t.Helper()
+	logPath := filepath.Join(dir, "radius.log")
+	lines := "Wed Nov 25 10:00:00 2026 : Auth: (7) Login OK: [joao] (from client bras1 port 15728640 cli AA-BB-CC-DD-EE-FF)\n" +
+		"Wed Nov 25 10:00:01 2026 : Info: Ready to process requests\n"
+	if err := os.WriteFile(logPath, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	extra, err := config.Parse(fmt.Sprintf(`
+[proxy]
+listen = "127.0.0.1:0"
+[[proxy.upstream]]
+name = "radius-1"
+address = "127.0.0.1:9"
+secret = "upstream-secret"
+[[freeradius_log]]
+name = "radius-1"
+path = %q
+backfill = 10
+[[sql_source]]
+name = "radius-db"
+driver = "postgres"
+dsn = "postgres://authwatch:pw@127.0.0.1:1/radius?connect_timeout=1"
+poll_interval = "100ms"
+`, logPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Proxy, cfg.FreeRADIUSLog, cfg.SQLSources = extra.Proxy, extra.FreeRADIUSLog, extra.SQLSources
 }
