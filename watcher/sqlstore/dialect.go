@@ -92,6 +92,13 @@ func sqliteDSN(path, synchronous string, writer bool) string {
 	q.Add("_pragma", "synchronous("+strings.ToUpper(synchronous)+")")
 	if writer {
 		q.Set("_txlock", "immediate")
+		// The commit that finds the WAL past this many pages copies it
+		// back into the database file before it returns, and the acks
+		// waiting on it wait for that too. Half SQLite's default halves
+		// that stall: measured with authwatch load at a steady 11,000
+		// req/s, ack p99 8.8–8.9 ms instead of 10.4–10.9, for 5–7 % fewer
+		// acks/s in a closed loop (docs/BENCHMARKS.md).
+		q.Add("_pragma", "wal_autocheckpoint(500)")
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
