@@ -120,22 +120,38 @@ func (b *bench) accounting() ([]accountingResult, error) {
 			*c.dst = st
 		}
 		// Open loop from 90 % of the peak: up to the peak when that holds,
-		// down by a fifth at a time when it does not.
+		// down by a fifth at a time when it does not; then twice halfway
+		// between the highest rate held and the lowest one above it that
+		// was not, so that a fifth's step does not decide the result.
 		peak := res.peak()
 		rate := roundRate(0.9 * peak)
-		for try := 0; try < 8 && rate >= 10; try++ {
+		try := 0
+		open := func(rate float64) (step, error) {
 			b.logf("  open loop at %.0f/s", rate)
 			st, err := b.run(s, fmt.Sprintf("%s-rate%d", name, try), append([]string{"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", dur}, commonLoad...)...)
+			try++
 			if err != nil {
-				return nil, err
+				return st, err
 			}
 			res.Ladder = append(res.Ladder, st)
 			b.logf("    acked %.0f/s, p99 %.2f ms, lost %d: sustained %v", st.Rep.AckedPerSec, st.Rep.AckLatency.P99MS, st.Rep.Lost, st.sustained())
+			return st, nil
+		}
+		failed := 0.0 // the lowest rate tried and not held
+		for try < 8 && rate >= 10 {
+			first := try == 0
+			st, err := open(rate)
+			if err != nil {
+				return nil, err
+			}
+			if !st.sustained() && (failed == 0 || rate < failed) {
+				failed = rate
+			}
 			if st.sustained() {
 				if res.Sustained == nil || st.Rep.Rate > res.Sustained.Rep.Rate {
 					res.Sustained = &st
 				}
-				if try == 0 {
+				if first {
 					// 90 % held: see whether the peak itself does.
 					rate = roundRate(peak)
 					if rate > st.Rep.Rate {
@@ -148,6 +164,24 @@ func (b *bench) accounting() ([]accountingResult, error) {
 				break // the step above 90 % failed; 90 % stands
 			}
 			rate = roundRate(rate * 0.8)
+		}
+		for range 2 {
+			if res.Sustained == nil || failed == 0 {
+				break
+			}
+			mid := roundRate((res.Sustained.Rep.Rate + failed) / 2)
+			if mid <= res.Sustained.Rep.Rate || mid >= failed {
+				break
+			}
+			st, err := open(mid)
+			if err != nil {
+				return nil, err
+			}
+			if st.sustained() {
+				res.Sustained = &st
+			} else {
+				failed = mid
+			}
 		}
 		out = append(out, res)
 	}

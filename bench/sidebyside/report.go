@@ -65,7 +65,8 @@ func (r *results) accountingMarkdown(w func(string, ...any)) {
 	w("Same load against each server, each started fresh for every step: 4 NAS (UDP sockets), 10,000 customers (9 in 10 online),\n"+
 		"1 Start : 8 Interim-Update : 1 Stop, retransmission after 1 s, 3 tries. **Closed loop**: 64 or 512 requests in flight, %s each.\n"+
 		"**Sustained**: open loop at a fixed rate, the highest tried (from 90 %% of the better closed loop, then that peak itself, or down\n"+
-		"by a fifth at a time) with at least %.0f %% of it acked per second, nothing lost and ack p99 under %.0f ms. Latency runs from a request's\n"+
+		"by a fifth at a time, then twice halfway between the highest rate held and the lowest not) with at least %.0f %% of it acked per\n"+
+		"second, nothing lost and ack p99 under %.0f ms. Latency runs from a request's\n"+
 		"first transmission to its answer. Server CPU and bytes written are the server process's (`/proc/PID/stat`, `/proc/PID/io`\n"+
 		"write_bytes) during the 64-in-flight step.\n\n", r.Step, sustainFraction*100, ackP99Target)
 	w("| server | storage | ack durable? | acked/s, 64 in flight | ack p50 / p99 / max ms | acked/s, 512 in flight | ack p50 / p99 / max ms | server CPU µs per ack | KiB written per ack | sustained req/s | ack p50 / p99 / max ms |\n")
