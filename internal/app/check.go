@@ -4,16 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"authwatch/internal/config"
 	"authwatch/radius/radiustest"
+	"authwatch/watcher/frsql"
 	"authwatch/watcher/routeros"
 	"authwatch/watcher/sqlstore"
 )
 
 // Check validates the configuration at path and, with connect, tries what it
-// points at: the store, each RouterOS router and each proxy upstream. It prints one line per
+// points at: the store, each RouterOS router, each proxy upstream, each
+// FreeRADIUS log file and SQL source. It prints one line per
 // check, OK or FAIL with the reason, and returns an error when any failed.
 func Check(ctx context.Context, path string, connect bool, out io.Writer) error {
 	cfg, err := config.Load(path)
@@ -64,10 +67,33 @@ func Check(ctx context.Context, path string, connect bool, out io.Writer) error 
 			report(fmt.Sprintf("upstream %s %s (%s)", u.Name, port.kind, port.addr), err, fmt.Sprintf(": answered Status-Server in %s", took.Round(time.Microsecond)))
 		}
 	}
+	for _, l := range cfg.FreeRADIUSLog {
+		size, err := readable(l.Path)
+		report(fmt.Sprintf("freeradius_log %s (%s)", l.Name, l.Path), err, fmt.Sprintf(": readable, %d bytes", size))
+	}
+	for _, c := range sqlSources(cfg) {
+		detail, err := frsql.New(c, nil, nil, discardLogger()).Check(ctx)
+		report(fmt.Sprintf("sql_source %s (%s)", c.Name, c.Driver), err, ": "+detail)
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d check(s) failed", failed)
 	}
 	return nil
+}
+
+// readable opens a file for reading, as the log source will, and returns
+// its size.
+func readable(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 func storeName(cfg *config.Config) string {

@@ -190,3 +190,44 @@ func statusServerStandIn(t *testing.T, secret string) string {
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	return pc.LocalAddr().String()
 }
+
+// TestCheckSources: `check -connect` opens each FreeRADIUS log file and
+// connects to each SQL source, naming what fails without the DSN's password.
+func TestCheckSources(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "radius.log")
+	if err := os.WriteFile(logPath, []byte("Wed Nov 25 10:00:01 2026 : Info: Ready to process requests\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "authwatch.toml")
+	text := fmt.Sprintf(`[store]
+path = %q
+[[freeradius_log]]
+name = "radius-1"
+path = %q
+[[freeradius_log]]
+name = "radius-2"
+path = %q
+[[sql_source]]
+name = "radius-db"
+driver = "postgres"
+dsn = "postgres://authwatch:Pw-in-dsn-42@127.0.0.1:1/radius?connect_timeout=1"
+`, filepath.Join(dir, "a.db"), logPath, filepath.Join(dir, "missing.log"))
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	err := app.Check(context.Background(), path, true, out)
+	if err == nil || !strings.Contains(err.Error(), "2 check(s) failed") {
+		t.Fatalf("err %v\n%s", err, out)
+	}
+	for _, want := range []string{"OK   freeradius_log radius-1", "readable, 59 bytes", "FAIL freeradius_log radius-2", "no such file",
+		"FAIL sql_source radius-db (postgres)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out.String(), "Pw-in-dsn-42") {
+		t.Errorf("the DSN's password is printed:\n%s", out)
+	}
+}
