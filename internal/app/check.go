@@ -24,7 +24,8 @@ func Check(ctx context.Context, path string, connect bool, out io.Writer) error 
 		fmt.Fprintf(out, "FAIL config %s\n     %v\n", path, err)
 		return fmt.Errorf("configuration is not valid")
 	}
-	fmt.Fprintf(out, "OK   config %s: %d NAS, %d RouterOS router(s), store %s\n", path, len(cfg.NAS), len(cfg.RouterOS), cfg.Store.Driver)
+	fmt.Fprintf(out, "OK   config %s: %d NAS, %d RouterOS router(s), %d proxy upstream(s), %d FreeRADIUS log(s), %d SQL source(s), store %s\n",
+		path, len(cfg.NAS), len(cfg.RouterOS), len(cfg.Proxy.Upstreams), len(cfg.FreeRADIUSLog), len(cfg.SQLSources), cfg.Store.Driver)
 	if !connect {
 		return nil
 	}

@@ -221,7 +221,7 @@ dsn = "postgres://authwatch:Pw-in-dsn-42@127.0.0.1:1/radius?connect_timeout=1"
 	if err == nil || !strings.Contains(err.Error(), "2 check(s) failed") {
 		t.Fatalf("err %v\n%s", err, out)
 	}
-	for _, want := range []string{"OK   freeradius_log radius-1", "readable, 59 bytes", "FAIL freeradius_log radius-2", "no such file",
+	for _, want := range []string{"2 FreeRADIUS log(s), 1 SQL source(s)", "OK   freeradius_log radius-1", "readable, 59 bytes", "FAIL freeradius_log radius-2", "no such file",
 		"FAIL sql_source radius-db (postgres)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
