@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -115,15 +114,22 @@ func (n *NAS) Run(ctx context.Context) error {
 	defer c.Close()
 	n.client = c
 
-	if err := n.send(ctx, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_AccountingOn}); err != nil {
+	// Stopped while a request waits for its answer is a stop, not a failure.
+	stopped := func(err error) error {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
+	}
+	if err := n.send(ctx, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_AccountingOn}); err != nil {
+		return stopped(err)
 	}
 	for i, cu := range n.Customers {
 		if i > 0 && n.rnd.IntN(10) == 0 {
 			continue // some customers start offline
 		}
 		if err := n.start(ctx, cu); err != nil {
-			return err
+			return stopped(err)
 		}
 		if err := n.pause(ctx, n.jitter(20*time.Millisecond, 120*time.Millisecond)); err != nil {
 			return nil
@@ -136,10 +142,7 @@ func (n *NAS) Run(ctx context.Context) error {
 	if err2 := <-errc; err == nil {
 		err = err2
 	}
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	return stopped(err)
 }
 
 // rebootCycle reboots the demo customer every minute: the line goes silent,
