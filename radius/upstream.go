@@ -273,8 +273,6 @@ func (p *pool) send(ctx context.Context, build func(id byte) ([]byte, [16]byte, 
 		if try == retries {
 			if !probe {
 				p.stats.timeouts.Add(1)
-			}
-			if !probe {
 				p.failed(time.Now())
 			}
 			return nil, auth, 0, fmt.Errorf("%w: no answer from %s (%s) after %d tries", ErrUpstreamTimeout, p.up.name, p.addr, try+1)
