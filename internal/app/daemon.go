@@ -232,16 +232,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (d *Daemon, 
 				}
 				return d.proxy.Stats()
 			}),
-			webui.InfoCheck("sql_source", func() any {
-				out := []frsql.Status{}
-				d.sqls.each(func(_ frsql.Config, q *frsql.Source) { out = append(out, q.Status()) })
-				return out
-			}),
-			webui.InfoCheck("freeradius_log", func() any {
-				out := []frlog.Status{}
-				d.logs.each(func(_ frlog.Config, l *frlog.Source) { out = append(out, l.Status()) })
-				return out
-			}),
+			webui.InfoCheck("sql_source", func() any { return statuses(d.sqls, (*frsql.Source).Status) }),
+			webui.InfoCheck("freeradius_log", func() any { return statuses(d.logs, (*frlog.Source).Status) }),
 		}, d.shared.checks()...),
 	})
 	if err != nil {

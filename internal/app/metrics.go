@@ -177,22 +177,14 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 				counter(descUpRequests, float64(p.Requests), u.Name, port)
 				counter(descUpTimeouts, float64(p.Timeouts), u.Name, port)
-				dead := 0.0
-				if p.Dead {
-					dead = 1
-				}
-				gauge(descUpDead, dead, u.Name, port)
+				gauge(descUpDead, one(p.Dead), u.Name, port)
 				counter(descUpProbes, float64(p.StatusProbes), u.Name, port)
 				ch <- constHistogram(descUpLatency, p.Latency, u.Name, port)
 			}
 		}
 	}
 	for _, r := range c.d.routerStatus() {
-		up := 0.0
-		if r.Connected {
-			up = 1
-		}
-		gauge(descRouterUp, up, r.Name)
+		gauge(descRouterUp, one(r.Connected), r.Name)
 		counter(descRouterRecon, float64(r.Reconnects), r.Name)
 		counter(descRouterBad, float64(r.Malformed), r.Name)
 		gauge(descRouterSess, float64(r.Sessions), r.Name)

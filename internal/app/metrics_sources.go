@@ -48,8 +48,7 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	c.d.logs.each(func(_ frlog.Config, l *frlog.Source) {
-		st := l.Status()
+	for _, st := range statuses(c.d.logs, (*frlog.Source).Status) {
 		gauge(descLogOpen, one(st.Open), st.Name)
 		counter(descLogLines, st.Lines, st.Name)
 		counter(descLogUnknown, st.Unknown, st.Name)
@@ -58,9 +57,8 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descLogLastLine, float64(st.LastLine.UnixNano())/1e9, st.Name)
 		}
 		counter(descLogRotated, st.Rotations+st.Truncations, st.Name)
-	})
-	c.d.sqls.each(func(_ frsql.Config, q *frsql.Source) {
-		st := q.Status()
+	}
+	for _, st := range statuses(c.d.sqls, (*frsql.Source).Status) {
 		gauge(descSQLUp, one(st.Connected), st.Name)
 		counter(descSQLPolls, st.Polls, st.Name)
 		counter(descSQLFailures, st.Failures, st.Name)
@@ -79,7 +77,7 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descSQLLastRow, float64(t.last)/1e9, st.Name, t.name)
 			}
 		}
-	})
+	}
 	if s := c.d.shared; s != nil {
 		st := s.follower.Stats()
 		gauge(descFollowUp, one(st.Listening))

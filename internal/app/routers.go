@@ -58,7 +58,5 @@ func (d *Daemon) routerList() []router {
 }
 
 func (d *Daemon) routerStatus() []routeros.Status {
-	var out []routeros.Status
-	d.routers.each(func(_ config.RouterOS, s *routeros.Source) { out = append(out, s.Status()) })
-	return out
+	return statuses(d.routers, (*routeros.Source).Status)
 }

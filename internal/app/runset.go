@@ -107,6 +107,14 @@ func (s *runSet[C, S]) apply(cfgs []C, restart bool) (added, removed, kept int) 
 	return added, removed, kept
 }
 
+// statuses returns f of every source of s, in configuration order (an
+// empty list, not nil, without any).
+func statuses[C any, S runner, T any](s *runSet[C, S], f func(S) T) []T {
+	out := []T{}
+	s.each(func(_ C, src S) { out = append(out, f(src)) })
+	return out
+}
+
 // each calls fn for every entry, in configuration order, under the set's
 // lock: fn must be quick.
 func (s *runSet[C, S]) each(fn func(cfg C, src S)) {
