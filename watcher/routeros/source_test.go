@@ -3,6 +3,7 @@ package routeros_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -126,21 +127,9 @@ func (h *harness) next(kind watcher.Kind, login string) watcher.Event {
 	h.t.Helper()
 	timeout := time.After(4 * time.Second)
 	for {
-		select {
-		case m, ok := <-h.sub.C():
-			if !ok {
-				h.t.Fatal("subscription cut off")
-			}
-			if m.Event == nil {
-				continue
-			}
-			ev := *m.Event
-			h.seen = append(h.seen, ev)
-			if ev.Kind == kind && (login == "" || ev.Login == login) {
-				return ev
-			}
-		case <-timeout:
-			h.t.Fatalf("no %s event for %q; seen: %s", kind, login, describe(h.seen))
+		ev := h.receive(timeout, func() string { return fmt.Sprintf("no %s event for %q", kind, login) })
+		if ev.Kind == kind && (login == "" || ev.Login == login) {
+			return ev
 		}
 	}
 }
@@ -153,6 +142,19 @@ func (h *harness) all(login string, kinds ...watcher.Kind) map[watcher.Kind]watc
 	got := map[watcher.Kind]watcher.Event{}
 	timeout := time.After(4 * time.Second)
 	for len(got) < len(kinds) {
+		ev := h.receive(timeout, func() string { return fmt.Sprintf("not every one of %v for %q", kinds, login) })
+		if _, dup := got[ev.Kind]; !dup && ev.Login == login && slices.Contains(kinds, ev.Kind) {
+			got[ev.Kind] = ev
+		}
+	}
+	return got
+}
+
+// receive returns the next event of the subscription, kept in h.seen,
+// failing the test with what() when timeout comes first.
+func (h *harness) receive(timeout <-chan time.Time, what func() string) watcher.Event {
+	h.t.Helper()
+	for {
 		select {
 		case m, ok := <-h.sub.C():
 			if !ok {
@@ -161,16 +163,12 @@ func (h *harness) all(login string, kinds ...watcher.Kind) map[watcher.Kind]watc
 			if m.Event == nil {
 				continue
 			}
-			ev := *m.Event
-			h.seen = append(h.seen, ev)
-			if _, dup := got[ev.Kind]; !dup && ev.Login == login && slices.Contains(kinds, ev.Kind) {
-				got[ev.Kind] = ev
-			}
+			h.seen = append(h.seen, *m.Event)
+			return *m.Event
 		case <-timeout:
-			h.t.Fatalf("not every one of %v for %q; seen: %s", kinds, login, describe(h.seen))
+			h.t.Fatalf("%s; seen: %s", what(), describe(h.seen))
 		}
 	}
-	return got
 }
 
 // quiet collects events for d and fails on any session event.
