@@ -38,11 +38,7 @@ func TestRebootWatchBlockedByRouterOS(t *testing.T) {
 	d, _ := start(t, cfg)
 	base := "http://" + d.HTTPAddr()
 
-	customer := func() watcher.Customer {
-		var c watcher.Customer
-		getJSON(t, base+"/api/customers/maria", &c)
-		return c
-	}
+	customer := func() watcher.Customer { return customerAt(t, base, "maria") }
 	waitOnline(t, base, "maria")
 	if c := customer(); c.Blocked != nil {
 		t.Fatalf("blocked before the block: %+v", c.Blocked)
@@ -107,11 +103,7 @@ func TestReloadBlocked(t *testing.T) {
 	}
 	d, _ := start(t, cfg)
 	api := "http://" + d.HTTPAddr()
-	customer := func() watcher.Customer {
-		var c watcher.Customer
-		getJSON(t, api+"/api/customers/maria", &c)
-		return c
-	}
+	customer := func() watcher.Customer { return customerAt(t, api, "maria") }
 	waitOnline(t, api, "maria")
 	if c := customer(); c.Blocked != nil {
 		t.Fatalf("blocked with no [blocked] lists: %+v", c.Blocked)

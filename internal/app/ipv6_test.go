@@ -10,7 +10,6 @@ import (
 	"layeh.com/radius/rfc2866"
 
 	"authwatch/radius/radiustest"
-	"authwatch/watcher"
 )
 
 // TestLookupByIPv6: a dual-stack session's IPv6 data is stored and shown,
@@ -24,8 +23,7 @@ func TestLookupByIPv6(t *testing.T) {
 		DelegatedPrefix: netip.MustParsePrefix("2804:db8:100::/56")})
 	send(t, d, radiustest.Acct{Status: rfc2866.AcctStatusType_Value_Start, User: "maria", SessionID: "v4", IP: netip.MustParseAddr("100.64.3.8")})
 
-	var c watcher.Customer
-	getJSON(t, base+"/api/customers/joao", &c)
+	c := customerAt(t, base, "joao")
 	if len(c.IPv6) != 2 || !slices.Contains(c.IPv6, "2804:db8:1:2::/64") || !slices.Contains(c.IPv6, "2804:db8:100::/56") {
 		t.Fatalf("ipv6 %v", c.IPv6)
 	}

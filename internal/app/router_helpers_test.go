@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"authwatch/internal/config"
+	"authwatch/watcher"
 	"authwatch/watcher/routeros/routerostest"
 )
 
@@ -19,6 +20,14 @@ func routerConfig(t *testing.T, router *routerostest.Server) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// customerAt returns login's state from the daemon at base.
+func customerAt(t *testing.T, base, login string) watcher.Customer {
+	t.Helper()
+	var c watcher.Customer
+	getJSON(t, base+"/api/customers/"+login, &c)
+	return c
 }
 
 // waitOnline waits until the daemon at base shows login online.
