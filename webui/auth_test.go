@@ -90,6 +90,19 @@ func (f *fixture) newClient() *client {
 	return &client{f: f, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, header: http.Header{}}
 }
 
+// tokenClient is a script using a new API token of user: the client, which
+// holds the token's secret as its bearer, and the token.
+func (f *fixture) tokenClient(user, name string) (*client, auth.Token) {
+	f.t.Helper()
+	secret, tok, err := f.auth.CreateToken(context.Background(), user, name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	c := f.newClient()
+	c.bearer = secret
+	return c, tok
+}
+
 type answer struct {
 	status int
 	header http.Header
@@ -499,12 +512,7 @@ func TestCSRFAndOrigin(t *testing.T) {
 		t.Errorf("GET without token: %d", a.status)
 	}
 	// API tokens are not browser-borne: no CSRF token needed.
-	secret, _, err := f.auth.CreateToken(context.Background(), "root", "ci")
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := f.newClient()
-	script.bearer = secret
+	script, _ := f.tokenClient("root", "ci")
 	if a := script.do("POST", "/api/users", map[string]string{"name": "viatoken", "role": "agent", "password": "long-enough"}); a.status != 201 {
 		t.Errorf("token POST: %d %s", a.status, a.body)
 	}
@@ -541,12 +549,7 @@ func TestWebsocketAuth(t *testing.T) {
 		}
 	})
 	t.Run("revoked token closes the stream", func(t *testing.T) {
-		secret, tok, err := f.auth.CreateToken(context.Background(), "ana", "tail")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := f.newClient()
-		s.bearer = secret
+		s, tok := f.tokenClient("ana", "tail")
 		conn, _, err := s.dialWS("login=alice")
 		if err != nil {
 			t.Fatal(err)
@@ -723,12 +726,8 @@ func TestSecretsStayOut(t *testing.T) {
 	keep(c.do("GET", "/api/users", nil))
 	keep(c.do("GET", "/api/me", nil))
 	keep(c.do("GET", "/healthz", nil))
-	secret, _, err := f.auth.CreateToken(context.Background(), "ana", "tail")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := f.newClient()
-	s.bearer = secret
+	s, _ := f.tokenClient("ana", "tail")
+	secret := s.bearer
 	keep(s.do("GET", "/api/me", nil))
 	keep(s.do("GET", "/api/customers/alice", nil))
 	keep(c.do("GET", "/api/audit", nil))
@@ -900,12 +899,7 @@ func TestMetricsLogin(t *testing.T) {
 		t.Fatalf("anonymous /metrics: %d %s", a.status, a.body)
 	}
 	f.addUser("prometheus", auth.RoleAgent)
-	secret, _, err := f.auth.CreateToken(context.Background(), "prometheus", "scrape")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := f.newClient()
-	c.bearer = secret
+	c, _ := f.tokenClient("prometheus", "scrape")
 	if a := c.do("GET", "/metrics", nil); a.status != 200 || a.body != "up 1\n" {
 		t.Fatalf("/metrics with a token: %d %q", a.status, a.body)
 	}
