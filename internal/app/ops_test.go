@@ -152,22 +152,30 @@ name = "fr-2"
 address = %q
 secret = "upstream-secret"
 `, filepath.Join(dir, "a.db"), live, dead)
+	out := checkConnect(t, path, text, 1, "OK   upstream fr-1 auth", "answered Status-Server", "FAIL upstream fr-2 auth", "no verified answer")
+	if strings.Contains(out, "upstream-secret") {
+		t.Errorf("the secret is printed:\n%s", out)
+	}
+}
+
+// checkConnect writes text to path, runs `check -connect` on it, and
+// expects failed checks to fail and the output to say each of want.
+func checkConnect(t *testing.T, path, text string, failed int, want ...string) string {
+	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out := &syncBuffer{}
 	err := app.Check(context.Background(), path, true, out)
-	if err == nil || !strings.Contains(err.Error(), "1 check(s) failed") {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d check(s) failed", failed)) {
 		t.Fatalf("err %v\n%s", err, out)
 	}
-	for _, want := range []string{"OK   upstream fr-1 auth", "answered Status-Server", "FAIL upstream fr-2 auth", "no verified answer"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
+	for _, w := range want {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
 		}
 	}
-	if strings.Contains(out.String(), "upstream-secret") {
-		t.Errorf("the secret is printed:\n%s", out)
-	}
+	return out.String()
 }
 
 // statusServerStandIn answers Status-Server with Access-Accept, as
@@ -213,21 +221,9 @@ name = "radius-db"
 driver = "postgres"
 dsn = "postgres://authwatch:Pw-in-dsn-42@127.0.0.1:1/radius?connect_timeout=1"
 `, filepath.Join(dir, "a.db"), logPath, filepath.Join(dir, "missing.log"))
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := &syncBuffer{}
-	err := app.Check(context.Background(), path, true, out)
-	if err == nil || !strings.Contains(err.Error(), "2 check(s) failed") {
-		t.Fatalf("err %v\n%s", err, out)
-	}
-	for _, want := range []string{"2 FreeRADIUS log(s), 1 SQL source(s)", "OK   freeradius_log radius-1", "readable, 59 bytes", "FAIL freeradius_log radius-2", "no such file",
-		"FAIL sql_source radius-db (postgres)"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
-	if strings.Contains(out.String(), "Pw-in-dsn-42") {
+	out := checkConnect(t, path, text, 2, "2 FreeRADIUS log(s), 1 SQL source(s)", "OK   freeradius_log radius-1", "readable, 59 bytes",
+		"FAIL freeradius_log radius-2", "no such file", "FAIL sql_source radius-db (postgres)")
+	if strings.Contains(out, "Pw-in-dsn-42") {
 		t.Errorf("the DSN's password is printed:\n%s", out)
 	}
 }
